@@ -1,0 +1,245 @@
+"""GradManager: records eager computation on a tape (a Graph) and differentiates it symbolically."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+
+
+from passes.autodiff import grad as derive
+
+from .dispatch import State, apply
+from .ir import GRADIENT, Graph, Value
+from .ir.errors import GradError, GraphcTypeError
+from .ir.location import user_location
+from .tensor import Tensor
+
+
+class Tape:
+    """The eager computation recorded while a GradManager records, with the arrays it produced."""
+
+    def __init__(self, attached: dict[int, Tensor]) -> None:
+        self.graph = Graph()
+        self.attached = attached
+        self.vals: dict[int, Value] = {}      # id(tensor) -> its current Value
+        self.tensors: list[Tensor] = []       # position -> tensor (keeps ids alive)
+        self.arrays: list = []                # position -> array at record time
+        self.pos: dict[Value, int] = {}
+        self.wrt: dict[int, Value] = {}       # id(param) -> the Value it entered the tape as
+        self.sig: list = []                   # the tape's structure, the backward cache's key
+
+    def _add(self, t: Tensor, v: Value) -> None:
+        self.vals[id(t)] = v
+        self.pos[v] = len(self.tensors)
+        self.tensors.append(t)
+        self.arrays.append(t._data)
+
+    def _input(self, t: Tensor) -> Value:
+        v = self.vals.get(id(t))
+        if v is None:
+            v = self.graph.add_input(t.shape, t.dtype)
+            self._add(t, v)
+            is_param = id(t) in self.attached
+            if is_param:
+                self.wrt[id(t)] = v
+            self.sig.append((v.shape, v.dtype.str, is_param))
+        return v
+
+    def record(self, op, attrs: dict, inputs, outputs) -> None:
+        """Append one eager op application if it reads a tracked tensor."""
+        vals, att = self.vals, self.attached
+        for t in inputs:
+            if id(t) in vals or id(t) in att:
+                break
+        else:
+            return
+        ins = [self._input(t) for t in inputs]
+        outs = self.graph.append(op, attrs, ins, [(t.shape, t.dtype) for t in outputs])
+        for t, v in zip(outputs, outs):
+            self._add(t, v)
+        self.sig.append((op.name, _frozen(attrs), tuple(self.pos[v] for v in ins)))
+
+    def rebind(self, t: Tensor, new: Tensor) -> None:
+        """`t` now holds `new`'s value (a recorded __setitem__)."""
+        v = self.vals.get(id(new))
+        if v is not None:
+            self.vals[id(t)] = v
+        else:
+            self.vals.pop(id(t), None)
+
+
+def _frozen(x):
+    if isinstance(x, dict):
+        return tuple((k, _frozen(v)) for k, v in x.items())
+    if isinstance(x, (list, tuple)):
+        return tuple(_frozen(v) for v in x)
+    return x
+
+
+class BackwardProgram:
+    """A compiled gradient computation for one tape structure: which recorded arrays it reads, its plan."""
+
+    def __init__(self, tape: Tape, ys: list[Value], dy_types: list, params: list[int]) -> None:
+        g = tape.graph
+        n_fwd = len(g.nodes)
+        dys = [g.add_input(s, d, name=f"dy{i}") for i, (s, d) in enumerate(dy_types)]
+        wrt = [tape.wrt[p] for p in params]
+        grads = derive(g, ys, dys, wrt, role=GRADIENT)
+        self.params = [i for i, gv in enumerate(grads) if gv is not None]
+        bg = Graph()
+        bg.nodes = g.nodes[n_fwd:]
+        bg.consts = list(g.consts)
+        bg.outputs = [gv for gv in grads if gv is not None]
+        produced = {v for n in bg.nodes for v in n.outputs} | set(bg.consts)
+        needed: dict[Value, None] = {}
+        for v in [v for n in bg.nodes for v in n.inputs] + bg.outputs:
+            if v not in produced:
+                needed.setdefault(v)
+        bg.inputs = list(needed)
+        self.graph = bg
+        # Where each input comes from: a tape position, or -1 - k for the k-th dy.
+        self.sources = [tape.pos[v] if v in tape.pos else -1 - dys.index(v) for v in bg.inputs]
+        from runtime.compile import compile_graph
+        self.plan = compile_graph(bg)
+
+    def run(self, tape: Tape, dys: list) -> list:
+        """Gradient arrays for the recorded arrays of `tape` and the output gradients `dys`."""
+        arrays = [tape.arrays[s] if s >= 0 else dys[-1 - s] for s in self.sources]
+        return self.plan(*arrays)
+
+    def run_recorded(self, tape: Tape, dys: list[Tensor]) -> list[Tensor]:
+        """The same computation op by op through the front end, so an outer GradManager records it."""
+        env = {v: (tape.tensors[s] if s >= 0 else dys[-1 - s]) for v, s in zip(self.graph.inputs, self.sources)}
+        dev = dys[0].device
+        for c in self.graph.consts:
+            env[c] = Tensor(c.data, dtype=c.dtype, device=dev)
+        for n in self.graph.nodes:
+            for v, t in zip(n.outputs, apply(n.op.name, [env[v] for v in n.inputs], n.attrs)):
+                env[v] = t
+        return [env[v] for v in self.graph.outputs]
+
+
+_programs: dict[tuple, BackwardProgram] = {}
+
+
+class GradManager:
+    """Records computation on attached tensors and computes their gradients (MegEngine's GradManager)."""
+
+    def __init__(self) -> None:
+        self._attached: dict[int, Tensor] = {}
+        self._callbacks: dict[int, list[Callable]] = {}
+        self._tape: Tape | None = None
+        self._trace_start: int | None = None
+        self._recording = False
+
+    def attach(self, params, callbacks=None) -> GradManager:
+        """Track these tensors' gradients (attaching twice is harmless); callbacks transform each grad."""
+        if isinstance(params, Tensor):
+            params = [params]
+        cbs = [] if callbacks is None else ([callbacks] if callable(callbacks) else list(callbacks))
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise GraphcTypeError(f"GradManager.attach: expected Tensors, got {type(p).__name__} "
+                                      f"(at {user_location()})")
+            self._attached[id(p)] = p
+            self._callbacks.setdefault(id(p), []).extend(cbs)
+        return self
+
+    def attached_tensors(self) -> list[Tensor]:
+        """The attached tensors, in attach order."""
+        return list(self._attached.values())
+
+    def detach(self, params=None) -> GradManager:
+        """Stop tracking the given tensors (all when None)."""
+        ps = list(self._attached.values()) if params is None else ([params] if isinstance(params, Tensor) else params)
+        for p in ps:
+            self._attached.pop(id(p), None)
+            self._callbacks.pop(id(p), None)
+        return self
+
+    def is_attached(self, t: Tensor) -> bool:
+        """True when `t` is attached."""
+        return id(t) in self._attached
+
+    def record(self) -> None:
+        """Start recording."""
+        if self._recording:
+            raise GradError(f"GradManager.record: already recording (at {user_location()})")
+        self._recording = True
+        if State.tracing is not None:
+            self._trace_start = State.tracing.position()
+        else:
+            self._tape = Tape(self._attached)
+            State.tapes.append(self._tape)
+
+    def release(self) -> None:
+        """Stop recording and drop the tape."""
+        if self._tape is not None and self._tape in State.tapes:
+            State.tapes.remove(self._tape)
+        self._tape = None
+        self._trace_start = None
+        self._recording = False
+
+    def __enter__(self) -> GradManager:
+        self.record()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def backward(self, y=None, dy=None) -> GradManager:
+        """Accumulate d(y)/d(param) (times dy, default ones) into each attached tensor's .grad."""
+        if not self._recording:
+            raise GradError("GradManager.backward: nothing is being recorded (call it inside `with gm:` or "
+                            f"after gm.record(); backward ends the recording) (at {user_location()})")
+        if y is None:
+            raise GradError(f"GradManager.backward: y is required (at {user_location()})")
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        if dy is None:
+            dys = [None] * len(ys)
+        else:
+            dys = list(dy) if isinstance(dy, (list, tuple)) else [dy]
+            if len(dys) != len(ys):
+                raise GradError(f"GradManager.backward: {len(ys)} ys but {len(dys)} dys (at {user_location()})")
+        from .functional import ones_like
+        dys = [ones_like(t) if d is None else Tensor(d) if not isinstance(d, Tensor) else d
+               for t, d in zip(ys, dys)]
+        for t, d in zip(ys, dys):
+            if d.shape != t.shape:
+                raise GradError(f"GradManager.backward: dy of shape {d.shape} does not match y of shape "
+                                f"{t.shape} (at {user_location()})")
+        try:
+            if State.tracing is not None:
+                grads = State.tracing.backward(self, ys, dys, self._trace_start)
+            else:
+                grads = self._eager_backward(ys, dys)
+        finally:
+            self.release()
+        for p, g in grads:
+            for cb in self._callbacks.get(id(p), ()):
+                g = cb(p, g)
+            p.grad = g if p.grad is None else p.grad + g
+        return self
+
+    def _eager_backward(self, ys: list[Tensor], dys: list[Tensor]) -> list[tuple[Tensor, Tensor]]:
+        tape = self._tape
+        State.tapes.remove(tape)
+        y_vals = [tape.vals.get(id(t)) for t in ys]
+        keep = [i for i, v in enumerate(y_vals) if v is not None]
+        params = [pid for pid in self._attached if pid in tape.wrt]
+        if not keep or not params:
+            return []
+        ys_v = [y_vals[i] for i in keep]
+        dys = [dys[i] for i in keep]
+        key = (tuple(tape.sig), tuple(tape.pos[v] for v in ys_v), tuple((d.shape, d.dtype.str) for d in dys),
+               tuple(tape.pos[tape.wrt[p]] for p in params))
+        prog = _programs.get(key)
+        if prog is None:
+            prog = _programs[key] = BackwardProgram(tape, ys_v, [(d.shape, d.dtype) for d in dys], params)
+        ps = [self._attached[params[i]] for i in prog.params]
+        if State.tapes:  # an outer GradManager records: differentiate through the gradient computation
+            return list(zip(ps, prog.run_recorded(tape, dys)))
+        dev = dys[0].device
+        return [(p, Tensor._wrap(dev.xp.asarray(g), dev)) for p, g in zip(ps, prog.run(tape, [d._data for d in dys]))]
+
+
+

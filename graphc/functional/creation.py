@@ -1,0 +1,61 @@
+"""Tensor creation: zeros, ones, full, arange, linspace, eye and the *_like forms."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.dtypes import as_dtype, float32
+from ..tensor import Tensor
+from .shape import _ints
+
+
+def _make(arr: np.ndarray, dtype, device) -> Tensor:
+    return Tensor(arr, dtype=float32 if dtype is None else as_dtype(dtype), device=device)
+
+
+def zeros(shape, dtype="float32", device=None) -> Tensor:
+    """A tensor of zeros."""
+    return _make(np.zeros(_ints(shape)), dtype, device)
+
+
+def ones(shape, dtype="float32", device=None) -> Tensor:
+    """A tensor of ones."""
+    return _make(np.ones(_ints(shape)), dtype, device)
+
+
+def full(shape, value, dtype=None, device=None) -> Tensor:
+    """A tensor filled with value (dtype from the value when not given: int32, float32 or bool)."""
+    return Tensor(np.full(_ints(shape), value), dtype=dtype, device=device)
+
+
+def zeros_like(inp: Tensor) -> Tensor:
+    """Zeros of inp's shape, dtype and device."""
+    return _make(np.zeros(inp.shape), inp.dtype, inp.device)
+
+
+def ones_like(inp: Tensor) -> Tensor:
+    """Ones of inp's shape, dtype and device."""
+    return _make(np.ones(inp.shape), inp.dtype, inp.device)
+
+
+def full_like(inp: Tensor, value) -> Tensor:
+    """value in inp's shape, dtype and device."""
+    return _make(np.full(inp.shape, value), inp.dtype, inp.device)
+
+
+def arange(start=0, stop=None, step=1, dtype="float32", device=None) -> Tensor:
+    """Evenly spaced values in [start, stop)."""
+    if stop is None:
+        start, stop = 0, start
+    return _make(np.arange(start, stop, step, dtype=np.float64), dtype, device)
+
+
+def linspace(start, stop, num, dtype="float32", device=None) -> Tensor:
+    """num evenly spaced values from start to stop inclusive."""
+    return _make(np.linspace(start, stop, int(num)), dtype, device)
+
+
+def eye(N, M=None, dtype="float32", device=None) -> Tensor:
+    """An N x M matrix with ones on the diagonal."""
+    if isinstance(N, (tuple, list)):
+        N, M = N
+    return _make(np.eye(int(N), None if M is None else int(M)), dtype, device)

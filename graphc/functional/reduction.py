@@ -1,0 +1,115 @@
+"""Reductions with axis and keepdims, and the composite statistics built from them."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..dispatch import apply1, as_tensor, cast
+from ..ir.dtypes import float_of
+from ..ir.errors import AxisError, GraphcTypeError, with_context
+from ..ir.location import user_location
+from ..ir.ops.common import normalize_axes
+from ..tensor import Tensor
+from .elementwise import abs, exp, log, sqrt
+
+
+def _axes(name: str, x: Tensor, axis) -> tuple[int, ...]:
+    try:
+        return normalize_axes(axis, x.ndim)
+    except AxisError as e:
+        raise with_context(e, name, user_location()) from None
+
+
+def _reduce(name: str, x, axis, keepdims: bool) -> Tensor:
+    x = as_tensor(x)
+    return apply1(name, [x], axis=_axes(name, x, axis), keepdims=bool(keepdims))
+
+
+def sum(inp, axis=None, keepdims: bool = False) -> Tensor:
+    """Sum over axes (all when axis is None)."""
+    return _reduce("sum", inp, axis, keepdims)
+
+
+def mean(inp, axis=None, keepdims: bool = False) -> Tensor:
+    """Mean over axes."""
+    return _reduce("mean", inp, axis, keepdims)
+
+
+def max(inp, axis=None, keepdims: bool = False) -> Tensor:
+    """Maximum over axes."""
+    return _reduce("max", inp, axis, keepdims)
+
+
+def min(inp, axis=None, keepdims: bool = False) -> Tensor:
+    """Minimum over axes."""
+    return _reduce("min", inp, axis, keepdims)
+
+
+def prod(inp, axis=None, keepdims: bool = False) -> Tensor:
+    """Product over axes."""
+    return _reduce("prod", inp, axis, keepdims)
+
+
+def _arg(name: str, x, axis, keepdims: bool) -> Tensor:
+    x = as_tensor(x)
+    if axis is not None and not isinstance(axis, (int, np.integer)):
+        raise AxisError(f"{name}: axis must be an int or None, got {axis!r} (at {user_location()})")
+    return apply1(name, [x], axis=_axes(name, x, axis), keepdims=bool(keepdims))
+
+
+def argmax(inp, axis=None, keepdims: bool = False) -> Tensor:
+    """Index of the maximum (over the flattened tensor when axis is None), int32."""
+    return _arg("argmax", inp, axis, keepdims)
+
+
+def argmin(inp, axis=None, keepdims: bool = False) -> Tensor:
+    """Index of the minimum, int32."""
+    return _arg("argmin", inp, axis, keepdims)
+
+
+def var(inp, axis=None, keepdims: bool = False) -> Tensor:
+    """Variance (population, ddof=0) over axes."""
+    x = as_tensor(inp)
+    x = cast(x, float_of(x.dtype))
+    d = x - mean(x, axis, keepdims=True)
+    return mean(d * d, axis, keepdims)
+
+
+def std(inp, axis=None, keepdims: bool = False) -> Tensor:
+    """Standard deviation (ddof=0) over axes."""
+    return sqrt(var(inp, axis, keepdims))
+
+
+def norm(inp, ord: float = None, axis=None, keepdims: bool = False) -> Tensor:
+    """Vector p-norm over axes (default 2; inf and -inf take max/min of |x|; 0 counts non-zeros)."""
+    x = as_tensor(inp)
+    if axis is None and x.ndim > 1:
+        raise GraphcTypeError(f"norm: axis is required unless the input is a vector, got shape {x.shape} "
+                              f"(at {user_location()})")
+    x = cast(x, float_of(x.dtype))
+    p = 2 if ord is None else ord
+    if p == 2:
+        return sqrt(sum(x * x, axis, keepdims))
+    if p == float("inf"):
+        return max(abs(x), axis, keepdims)
+    if p == -float("inf"):
+        return min(abs(x), axis, keepdims)
+    if p == 0:
+        return sum(x != 0, axis, keepdims)
+    if p == 1:
+        return sum(abs(x), axis, keepdims)
+    return sum(abs(x) ** float(p), axis, keepdims) ** (1.0 / p)
+
+
+def logsumexp(inp, axis, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over axes, computed stably."""
+    x = as_tensor(inp)
+    x = cast(x, float_of(x.dtype))
+    m = max(x, axis, keepdims=True).detach()
+    r = log(sum(exp(x - m), axis, keepdims=True)) + m
+    if keepdims:
+        return r
+    axes = _axes("logsumexp", x, axis)
+    from .shape import squeeze
+    return squeeze(r, axes) if builtins.len(axes) else r

@@ -1,0 +1,209 @@
+"""Shape functions: reshape, flatten, transpose, broadcast_to, expand_dims, squeeze, concat, stack,
+split, gather, scatter, repeat, tile, roll, pad."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..dispatch import apply1, as_tensor, cast
+from ..ir.dtypes import int32, promote
+from ..ir.errors import AxisError, GraphcError, ShapeError, with_context
+from ..ir.location import user_location
+from ..ir.ops.common import normalize_axis, normalize_axes
+from ..tensor import Tensor
+
+
+def _fail(op: str, err: GraphcError):
+    raise with_context(err, op, user_location()) from None
+
+
+def _ints(shape) -> tuple[int, ...]:
+    if isinstance(shape, Tensor):
+        shape = shape.tolist()
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def reshape(inp, target_shape) -> Tensor:
+    """The same elements in a new shape; one entry may be -1."""
+    x = as_tensor(inp)
+    shape = list(_ints(target_shape))
+    if shape.count(-1) > 1:
+        _fail("reshape", ShapeError(f"only one dimension of {tuple(shape)} may be -1"))
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        if known == 0 or x.size % known:
+            _fail("reshape", ShapeError(f"cannot reshape a tensor of shape {x.shape} into shape {tuple(shape)}"))
+        shape[shape.index(-1)] = x.size // known
+    shape = tuple(shape)
+    return x if shape == x.shape else apply1("reshape", [x], shape=shape)
+
+
+def flatten(inp, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """Merge axes start_axis..end_axis into one."""
+    x = as_tensor(inp)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    try:
+        s, e = normalize_axis(start_axis, x.ndim), normalize_axis(end_axis, x.ndim)
+    except AxisError as err:
+        _fail("flatten", err)
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+def transpose(inp, pattern) -> Tensor:
+    """Permute axes by `pattern`."""
+    x = as_tensor(inp)
+    perm = _ints(pattern)
+    return apply1("transpose", [x], perm=perm)
+
+
+def broadcast_to(inp, shape) -> Tensor:
+    """Broadcast to a shape (NumPy rules)."""
+    x = as_tensor(inp)
+    shape = _ints(shape)
+    return x if shape == x.shape else apply1("broadcast_to", [x], shape=shape)
+
+
+def expand_dims(inp, axis) -> Tensor:
+    """Insert axes of length one at the given positions of the result."""
+    x = as_tensor(inp)
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    nd = x.ndim + len(axes)
+    try:
+        axes = sorted(normalize_axis(a, nd) for a in axes)
+    except AxisError as err:
+        _fail("expand_dims", err)
+    shape = list(x.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return reshape(x, shape)
+
+
+def squeeze(inp, axis=None) -> Tensor:
+    """Remove axes of length one (all of them when axis is None)."""
+    x = as_tensor(inp)
+    if axis is None:
+        axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    else:
+        try:
+            axes = normalize_axes(axis, x.ndim)
+        except AxisError as err:
+            _fail("squeeze", err)
+        for a in axes:
+            if x.shape[a] != 1:
+                _fail("squeeze", ShapeError(f"axis {a} of shape {x.shape} has length {x.shape[a]}, not 1"))
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+def concat(inps: Sequence, axis: int = 0, device=None) -> Tensor:
+    """Join tensors along an existing axis."""
+    xs = [as_tensor(t) for t in inps]
+    if not xs:
+        _fail("concat", ShapeError("needs at least one tensor"))
+    d = promote(*(t.dtype for t in xs))
+    try:
+        axis = normalize_axis(axis, xs[0].ndim)
+    except AxisError as err:
+        _fail("concat", err)
+    return apply1("concat", [cast(t, d) for t in xs], axis=axis)
+
+
+def stack(inps: Sequence, axis: int = 0, device=None) -> Tensor:
+    """Join tensors along a new axis."""
+    xs = [as_tensor(t) for t in inps]
+    if len({t.shape for t in xs}) > 1:
+        _fail("stack", ShapeError("shapes " + ", ".join(str(t.shape) for t in xs) + " differ"))
+    return concat([expand_dims(t, axis) for t in xs], axis=axis)
+
+
+def split(inp, nsplits_or_sections, axis: int = 0) -> tuple[Tensor, ...]:
+    """Split into n near-equal parts (the first ones one longer), or at the given indices."""
+    from .indexing import getitem
+    x = as_tensor(inp)
+    try:
+        axis = normalize_axis(axis, x.ndim)
+    except AxisError as err:
+        _fail("split", err)
+    n = x.shape[axis]
+    if isinstance(nsplits_or_sections, int):
+        k = nsplits_or_sections
+        if not 0 < k <= n:
+            _fail("split", ShapeError(f"axis {axis} of length {n} cannot be split into {k} parts"))
+        q, r = divmod(n, k)
+        bounds = [i * q + min(i, r) for i in range(k + 1)]
+    else:
+        idx = [int(i) for i in nsplits_or_sections]
+        if sorted(idx) != idx or (idx and (idx[0] < 0 or idx[-1] > n)):
+            _fail("split", ShapeError(f"sections {idx} do not fit axis {axis} of length {n}"))
+        bounds = [0] + idx + [n]
+    pre = (slice(None),) * axis
+    return tuple(getitem(x, pre + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def gather(inp, axis: int, index) -> Tensor:
+    """out[i][j][k] = inp[index[i][j][k]][j][k] along `axis` (take_along_axis)."""
+    x, idx = as_tensor(inp), as_tensor(index)
+    try:
+        axis = normalize_axis(axis, x.ndim)
+    except AxisError as err:
+        _fail("gather", err)
+    return apply1("gather", [x, cast(idx, int32)], axis=axis)
+
+
+def scatter(inp, axis: int, index, source) -> Tensor:
+    """A copy of inp with source written at index along axis."""
+    x, idx = as_tensor(inp), as_tensor(index)
+    src = as_tensor(source, like=x)
+    try:
+        axis = normalize_axis(axis, x.ndim)
+    except AxisError as err:
+        _fail("scatter", err)
+    return apply1("scatter", [x, cast(idx, int32), cast(src, x.dtype)], axis=axis, accumulate=False)
+
+
+def repeat(inp, repeats: int, axis=None) -> Tensor:
+    """Repeat each element `repeats` times along axis (flattened when axis is None)."""
+    x = as_tensor(inp)
+    if axis is None:
+        x, axis = flatten(x), 0
+    try:
+        axis = normalize_axis(axis, x.ndim)
+    except AxisError as err:
+        _fail("repeat", err)
+    return apply1("repeat", [x], repeats=int(repeats), axis=axis)
+
+
+def tile(inp, reps) -> Tensor:
+    """Repeat the whole tensor `reps` times along each axis."""
+    x = as_tensor(inp)
+    reps = _ints(reps)
+    nd = max(len(reps), x.ndim)
+    x = reshape(x, (1,) * (nd - x.ndim) + x.shape)
+    return apply1("tile", [x], reps=(1,) * (nd - len(reps)) + reps)
+
+
+def roll(inp, shift, axis=None) -> Tensor:
+    """Shift elements cyclically along axes (the flattened tensor when axis is None)."""
+    x = as_tensor(inp)
+    if axis is None:
+        return reshape(roll(flatten(x), shift, 0), x.shape)
+    shifts, axes = _ints(shift), _ints(axis)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    try:
+        axes = tuple(normalize_axis(a, x.ndim) for a in axes)
+    except AxisError as err:
+        _fail("roll", err)
+    return apply1("roll", [x], shift=shifts, axis=axes)
+
+
+def pad(src, pad_width, mode: str = "constant", constant_value: float = 0.0) -> Tensor:
+    """Pad with a constant; pad_width holds a (before, after) pair per axis."""
+    x = as_tensor(src)
+    if mode != "constant":
+        _fail("pad", ShapeError(f"mode {mode!r} is not supported (only 'constant')"))
+    pw = tuple((int(a), int(b)) for a, b in pad_width)
+    return apply1("pad", [x], pad_width=pw, value=float(constant_value))

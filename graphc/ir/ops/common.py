@@ -1,0 +1,79 @@
+"""Helpers shared by the op definitions: broadcasting, axes, and gradient plumbing."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import AxisError, DTypeError, ShapeError
+from ..graph import Value, const, emit
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy broadcasting of shapes, or a ShapeError naming all of them."""
+    if all(s == shapes[0] for s in shapes):
+        return shapes[0]
+    nd = max(len(s) for s in shapes)
+    out = []
+    for i in range(nd):
+        dims = {s[i - nd + len(s)] for s in shapes if i - nd + len(s) >= 0} - {1}
+        if len(dims) > 1:
+            raise ShapeError("shapes " + " and ".join(str(tuple(s)) for s in shapes) + " cannot be broadcast")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def normalize_axis(axis: int, ndim: int) -> int:
+    """A non-negative axis, or an AxisError naming the axis and the rank."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise AxisError(f"axis must be an int, got {axis!r}")
+    if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis not in (0, -1)):
+        raise AxisError(f"axis {axis} is out of range for a tensor of rank {ndim}")
+    return int(axis) % max(ndim, 1)
+
+
+def normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
+    """Sorted, de-duplicated axes from None, an int or a sequence."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (list, tuple)):
+        axes = tuple(sorted({normalize_axis(a, ndim) for a in axis}))
+        return axes
+    return (normalize_axis(axis, ndim),)
+
+
+def same_dtype(types: list, op: str = "") -> np.dtype:
+    """The common dtype of the inputs; the front end casts, so a mismatch is an internal error."""
+    d = types[0][1]
+    for _, e in types[1:]:
+        if e != d:
+            raise DTypeError(f"operands have dtypes {', '.join(str(t[1]) for t in types)}")
+    return d
+
+
+def require_float(d: np.dtype) -> None:
+    """Raise unless `d` is a floating dtype."""
+    if d.kind != "f":
+        raise DTypeError(f"needs a floating-point operand, got {d}")
+
+
+def sum_to(g: Value, shape: tuple[int, ...]) -> Value:
+    """Sum a broadcast gradient back to `shape` (the reverse of broadcasting)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape) if d == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = emit("sum", [g], axis=axes, keepdims=True)
+    if g.shape != shape:
+        g = emit("reshape", [g], shape=shape)
+    return g
+
+
+def zeros(shape: tuple[int, ...], dtype: np.dtype) -> Value:
+    """A zero Value of this shape (a broadcast scalar constant)."""
+    z = const(0, dtype)
+    return z if shape == () else emit("broadcast_to", [z], shape=shape)
+
+
+def where(cond: Value, a: Value, b: Value) -> Value:
+    """Elementwise select."""
+    return emit("where", [cond, a, b])

@@ -1,0 +1,288 @@
+"""Elementwise ops: one OpDef each, with a NumPy/CuPy kernel, a gradient rule and fusion pieces."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..dtypes import bool_
+from ..errors import DTypeError
+from ..graph import Value, const, emit
+from ..opdef import OpDef, register
+from .common import broadcast_shapes, require_float, same_dtype, sum_to, where
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _ufunc_kernel(name: str):
+    def kernel(xp, *args, out=None, **attrs):
+        return getattr(xp, name)(*args, out=out) if out is not None else getattr(xp, name)(*args)
+    return kernel
+
+
+def _infer_unary(kind: str):
+    def infer(types, attrs):
+        (shape, d), = types
+        if kind == "float":
+            require_float(d)
+        elif kind == "num" and d == bool_:
+            raise DTypeError(f"does not take bool operands, got {d}")
+        elif kind == "bool" and d != bool_:
+            raise DTypeError(f"needs bool operands, got {d}")
+        return [(shape, bool_ if kind in ("test", "bool") else d)]
+    return infer
+
+
+def _infer_binary(kind: str):
+    def infer(types, attrs):
+        d = same_dtype(types)
+        if kind == "float":
+            require_float(d)
+        elif kind == "num" and d == bool_:
+            raise DTypeError(f"does not take bool operands, got {d}")
+        elif kind == "bool" and d != bool_:
+            raise DTypeError(f"needs bool operands, got {d}")
+        shape = broadcast_shapes(types[0][0], types[1][0])
+        return [(shape, bool_ if kind in ("cmp", "bool") else d)]
+    return infer
+
+
+def unary(name, ufunc, cuda, vjp, kind="float", kernel=None):
+    """Register an elementwise op of one operand."""
+    register(OpDef(name, "elementwise", _infer_unary(kind), kernel or _ufunc_kernel(ufunc), vjp,
+                   ufunc=ufunc if kernel is None else None, cuda=cuda))
+
+
+def binary(name, ufunc, cuda, vjp, kind="num", kernel=None):
+    """Register an elementwise op of two operands (broadcasting)."""
+    register(OpDef(name, "elementwise", _infer_binary(kind), kernel or _ufunc_kernel(ufunc), vjp,
+                   ufunc=ufunc if kernel is None else None, cuda=cuda))
+
+
+def _u(rule):
+    """Adapt a rule (x, y, dy) -> dx to the vjp signature of a one-input op."""
+    return lambda ins, outs, douts, attrs: [rule(ins[0], outs[0], douts[0])]
+
+
+def _b(rule):
+    """Adapt a rule (a, b, y, dy) -> (da, db) to a broadcasting two-input op."""
+    def vjp(ins, outs, douts, attrs):
+        a, b = ins
+        da, db = rule(a, b, outs[0], douts[0])
+        return [None if da is None else sum_to(da, a.shape), None if db is None else sum_to(db, b.shape)]
+    return vjp
+
+
+def _mask(cond: Value, dtype) -> Value:
+    return emit("astype", [cond], dtype=str(dtype))
+
+
+# ---- kernels that are not a single ufunc -------------------------------------------------------
+
+def _sigmoid(xp, x, out=None):
+    e = xp.exp(-xp.abs(x))
+    r = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    return r
+
+
+def _softplus(xp, x, out=None):
+    return (xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(x, 0)).astype(x.dtype, copy=False)
+
+
+def _logsigmoid(xp, x, out=None):
+    return (-_softplus(xp, -x)).astype(x.dtype, copy=False)
+
+
+def _relu(xp, x, out=None):
+    return xp.maximum(x, 0, out=out) if out is not None else xp.maximum(x, x.dtype.type(0))
+
+
+def _leaky_relu(xp, x, out=None, slope=0.01):
+    return xp.where(x > 0, x, x * x.dtype.type(slope)).astype(x.dtype, copy=False)
+
+
+def _erf(xp, x, out=None):
+    if xp is np:
+        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    from cupyx.scipy.special import erf
+    return erf(x)
+
+
+def _gelu(xp, x, out=None):
+    return (x * 0.5 * (1.0 + _erf(xp, x * (1 / math.sqrt(2.0))))).astype(x.dtype, copy=False)
+
+
+def _silu(xp, x, out=None):
+    return (x * _sigmoid(xp, x)).astype(x.dtype, copy=False)
+
+
+def _clip(xp, x, out=None, lower=None, upper=None):
+    return xp.clip(x, lower, upper).astype(x.dtype, copy=False)
+
+
+def _round(xp, x, out=None):
+    # MegEngine rounds half away from zero (C's round), not NumPy's half to even.
+    return (xp.sign(x) * xp.floor(xp.abs(x) + 0.5)).astype(x.dtype, copy=False)
+
+
+def _astype(xp, x, out=None, dtype="float32"):
+    return x.astype(dtype)
+
+
+def _where(xp, c, a, b, out=None):
+    return xp.where(c, a, b)
+
+
+def _identity(xp, x, out=None):
+    return x
+
+
+# ---- one operand ---------------------------------------------------------------------------------
+
+unary("neg", "negative", "(-{0})", _u(lambda x, y, dy: -dy), "num")
+unary("abs", "absolute", "fabs({0})", _u(lambda x, y, dy: dy * emit("sign", [x])), "num")
+unary("exp", "exp", "exp({0})", _u(lambda x, y, dy: dy * y))
+unary("log", "log", "log({0})", _u(lambda x, y, dy: dy / x))
+unary("log1p", "log1p", "log1p({0})", _u(lambda x, y, dy: dy / (x + 1.0)))
+unary("expm1", "expm1", "expm1({0})", _u(lambda x, y, dy: dy * (y + 1.0)))
+unary("sqrt", "sqrt", "sqrt({0})", _u(lambda x, y, dy: dy / (y * 2.0)))
+unary("square", "square", "({0}*{0})", _u(lambda x, y, dy: dy * x * 2.0), "num")
+unary("sin", "sin", "sin({0})", _u(lambda x, y, dy: dy * emit("cos", [x])))
+unary("cos", "cos", "cos({0})", _u(lambda x, y, dy: -(dy * emit("sin", [x]))))
+unary("tan", "tan", "tan({0})", _u(lambda x, y, dy: dy * (y * y + 1.0)))
+unary("tanh", "tanh", "tanh({0})", _u(lambda x, y, dy: dy * (1.0 - y * y)))
+unary("sinh", "sinh", "sinh({0})", _u(lambda x, y, dy: dy * emit("cosh", [x])))
+unary("cosh", "cosh", "cosh({0})", _u(lambda x, y, dy: dy * emit("sinh", [x])))
+unary("asin", "arcsin", "asin({0})", _u(lambda x, y, dy: dy / emit("sqrt", [1.0 - x * x])))
+unary("acos", "arccos", "acos({0})", _u(lambda x, y, dy: -(dy / emit("sqrt", [1.0 - x * x]))))
+unary("atan", "arctan", "atan({0})", _u(lambda x, y, dy: dy / (x * x + 1.0)))
+unary("erf", None, "erf({0})",
+      _u(lambda x, y, dy: dy * emit("exp", [-(x * x)]) * (2.0 / math.sqrt(math.pi))), kernel=_erf)
+unary("sigmoid", None, "(1/(1+exp(-{0})))", _u(lambda x, y, dy: dy * y * (1.0 - y)), kernel=_sigmoid)
+unary("softplus", None, "(log1p(exp(-fabs({0})))+fmax({0},0))",
+      _u(lambda x, y, dy: dy * emit("sigmoid", [x])), kernel=_softplus)
+unary("logsigmoid", None, "(-(log1p(exp(-fabs({0})))+fmax(-{0},0)))",
+      _u(lambda x, y, dy: dy * emit("sigmoid", [-x])), kernel=_logsigmoid)
+unary("gelu", None, "({0}*0.5*(1+erf({0}*0.7071067811865476)))",
+      _u(lambda x, y, dy: dy * (0.5 * (1.0 + emit("erf", [x * (1 / math.sqrt(2.0))]))
+                                + x * emit("exp", [-(x * x) * 0.5]) * (1 / math.sqrt(2 * math.pi)))),
+      kernel=_gelu)
+unary("silu", None, "({0}/(1+exp(-{0})))",
+      _u(lambda x, y, dy: dy * (lambda s: s * (1.0 + x * (1.0 - s)))(emit("sigmoid", [x]))), kernel=_silu)
+unary("relu", None, "fmax({0},0)",
+      _u(lambda x, y, dy: dy * _mask(emit("greater", [x, const(0, x.dtype)]), x.dtype)), "num", kernel=_relu)
+unary("sign", "sign", "(({0}>0)-({0}<0))", None, "num")
+unary("floor", "floor", "floor({0})", None)
+unary("ceil", "ceil", "ceil({0})", None)
+unary("round", None, "round({0})", None, kernel=_round)
+unary("isnan", "isnan", "isnan({0})", None, "test")
+unary("isinf", "isinf", "isinf({0})", None, "test")
+unary("logical_not", "logical_not", "(!{0})", None, "bool")
+unary("stop_gradient", None, "{0}", None, "any", kernel=_identity)
+
+
+def _leaky_vjp(ins, outs, douts, attrs):
+    x, = ins
+    slope = const(attrs["slope"], x.dtype)
+    return [douts[0] * where(emit("greater_equal", [x, const(0, x.dtype)]), const(1, x.dtype), slope)]
+
+
+register(OpDef("leaky_relu", "elementwise", _infer_unary("num"), _leaky_relu, _leaky_vjp,
+               cuda="({0}>0?{0}:{0}*(T)({slope}))"))
+
+
+def _clip_vjp(ins, outs, douts, attrs):
+    x, = ins
+    keep = None
+    for bound, cmp in ((attrs["lower"], "greater_equal"), (attrs["upper"], "less_equal")):
+        if bound is not None:
+            m = emit(cmp, [x, const(bound, x.dtype)])
+            keep = m if keep is None else emit("logical_and", [keep, m])
+    return [douts[0] if keep is None else douts[0] * _mask(keep, x.dtype)]
+
+
+register(OpDef("clip", "elementwise", _infer_unary("num"), _clip, _clip_vjp,
+               cuda="fmin(fmax({0},(T)({lower})),(T)({upper}))"))
+
+
+def _infer_astype(types, attrs):
+    (shape, d), = types
+    return [(shape, np.dtype(attrs["dtype"]))]
+
+
+def _astype_vjp(ins, outs, douts, attrs):
+    x, = ins
+    if x.dtype.kind != "f" or outs[0].dtype.kind != "f":
+        return [None]
+    return [emit("astype", [douts[0]], dtype=str(x.dtype))]
+
+
+register(OpDef("astype", "elementwise", _infer_astype, _astype, _astype_vjp, cuda="((T_OUT)({0}))"))
+
+# ---- two operands --------------------------------------------------------------------------------
+
+binary("add", "add", "({0}+{1})", _b(lambda a, b, y, dy: (dy, dy)))
+binary("sub", "subtract", "({0}-{1})", _b(lambda a, b, y, dy: (dy, -dy)))
+binary("mul", "multiply", "({0}*{1})", _b(lambda a, b, y, dy: (dy * b, dy * a)))
+binary("div", "true_divide", "({0}/{1})", _b(lambda a, b, y, dy: (dy / b, -(dy * y / b))), "float")
+binary("floor_div", "floor_divide", "floor({0}/{1})", None)
+def _mod(xp, a, b, out=None):
+    # As MegEngine: floats take C's fmod (the sign of a), integers Python's % (the sign of b).
+    return xp.fmod(a, b) if a.dtype.kind == "f" else xp.remainder(a, b)
+
+
+# a = trunc(a / b) * b + y, so d/db = -trunc(a / b) = -(a - y) / b.
+binary("mod", None, "fmod({0},{1})", _b(lambda a, b, y, dy: (dy, -(dy * (a - y) / b))), kernel=_mod)
+
+
+def _pow_rule(a, b, y, dy):
+    da = dy * b * emit("pow", [a, b - 1.0])
+    pos = emit("greater", [a, const(0, a.dtype)])
+    safe = where(pos, a, const(1, a.dtype))
+    db = dy * where(pos, y * emit("log", [safe]), const(0, a.dtype))
+    return da, db
+
+
+binary("pow", "power", "pow({0},{1})", _b(_pow_rule))
+
+
+def _minmax_rule(cmp):
+    def rule(a, b, y, dy):
+        # As MegEngine: on ties the whole gradient goes to the first operand.
+        wa = _mask(emit(cmp, [a, b]), a.dtype)
+        return dy * wa, dy * (1.0 - wa)
+    return rule
+
+
+binary("maximum", "maximum", "fmax({0},{1})", _b(_minmax_rule("greater_equal")))
+binary("minimum", "minimum", "fmin({0},{1})", _b(_minmax_rule("less_equal")))
+binary("atan2", "arctan2", "atan2({0},{1})",
+       _b(lambda a, b, y, dy: (lambda r: (dy * b / r, -(dy * a / r)))(a * a + b * b)), "float")
+for _name, _uf, _c in (("equal", "equal", "=="), ("not_equal", "not_equal", "!="), ("less", "less", "<"),
+                       ("less_equal", "less_equal", "<="), ("greater", "greater", ">"),
+                       ("greater_equal", "greater_equal", ">=")):
+    binary(_name, _uf, "({0}%s{1})" % _c, None, "cmp")
+binary("logical_and", "logical_and", "({0}&&{1})", None, "bool")
+binary("logical_or", "logical_or", "({0}||{1})", None, "bool")
+binary("logical_xor", "logical_xor", "({0}!={1})", None, "bool")
+
+
+# ---- three operands -----------------------------------------------------------------------------
+
+def _infer_where(types, attrs):
+    (cs, cd), (as_, ad), (bs, bd) = types
+    if cd != bool_:
+        raise DTypeError(f"condition must be bool, got {cd}")
+    if ad != bd:
+        raise DTypeError(f"branches have dtypes {ad} and {bd}")
+    return [(broadcast_shapes(cs, as_, bs), ad)]
+
+
+def _where_vjp(ins, outs, douts, attrs):
+    c, a, b = ins
+    dy = douts[0]
+    z = const(0, dy.dtype)
+    return [None, sum_to(where(c, dy, z), a.shape), sum_to(where(c, z, dy), b.shape)]
+
+
+register(OpDef("where", "elementwise", _infer_where, _where, _where_vjp, cuda="({0}?{1}:{2})"))

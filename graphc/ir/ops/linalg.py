@@ -1,0 +1,57 @@
+"""Matrix multiplication (batched, broadcasting over leading axes, optional transposes)."""
+from __future__ import annotations
+
+from ..errors import DTypeError, ShapeError
+from ..graph import emit
+from ..opdef import OpDef, register
+from .common import broadcast_shapes, sum_to
+
+
+def _infer(types, attrs):
+    (a, ad), (b, bd) = types
+    if ad != bd:
+        raise DTypeError(f"operands have dtypes {ad} and {bd}")
+    if ad.kind == "b":
+        raise DTypeError("does not take bool operands")
+    if len(a) < 2 or len(b) < 2:
+        raise ShapeError(f"needs operands of rank >= 2, got shapes {a} and {b}")
+    m, k = (a[-1], a[-2]) if attrs["transpose_a"] else (a[-2], a[-1])
+    k2, n = (b[-1], b[-2]) if attrs["transpose_b"] else (b[-2], b[-1])
+    if k != k2:
+        raise ShapeError(f"shapes {a} and {b} do not match for matrix product "
+                         f"(transpose_a={attrs['transpose_a']}, transpose_b={attrs['transpose_b']})")
+    try:
+        batch = broadcast_shapes(a[:-2], b[:-2])
+    except ShapeError:
+        raise ShapeError(f"batch shapes of {a} and {b} cannot be broadcast") from None
+    return [(batch + (m, n), ad)]
+
+
+def _kernel(xp, a, b, transpose_a, transpose_b):
+    if transpose_a:
+        a = xp.swapaxes(a, -1, -2)
+    if transpose_b:
+        b = xp.swapaxes(b, -1, -2)
+    return xp.matmul(a, b)
+
+
+def _mm(x, y, ta=False, tb=False):
+    return emit("matmul", [x, y], transpose_a=ta, transpose_b=tb)
+
+
+def _vjp(ins, outs, douts, attrs):
+    a, b = ins
+    dy = douts[0]
+    ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    if ta:
+        da = _mm(b, dy, True, True) if tb else _mm(b, dy, False, True)
+    else:
+        da = _mm(dy, b, False, False) if tb else _mm(dy, b, False, True)
+    if tb:
+        db = _mm(dy, a, True, True) if ta else _mm(dy, a, True, False)
+    else:
+        db = _mm(a, dy, False, False) if ta else _mm(a, dy, True, False)
+    return [sum_to(da, a.shape), sum_to(db, b.shape)]
+
+
+register(OpDef("matmul", "linalg", _infer, _kernel, _vjp))

@@ -1,0 +1,312 @@
+"""Shape and indexing ops: reshape, broadcast_to, transpose, concat, getitem/setitem, gather/scatter,
+repeat, tile, roll, pad."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dtypes import bool_
+from ..errors import DTypeError, GraphcIndexError, ShapeError
+from ..graph import emit
+from ..opdef import OpDef, register
+from .common import broadcast_shapes, sum_to, zeros
+
+
+def _size(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+# ---- reshape / broadcast / transpose -----------------------------------------------------------
+
+def _infer_reshape(types, attrs):
+    (shape, d), = types
+    new = tuple(attrs["shape"])
+    if _size(new) != _size(shape) or any(n < 0 for n in new):
+        raise ShapeError(f"cannot reshape a tensor of shape {shape} into shape {new}")
+    return [(new, d)]
+
+
+register(OpDef("reshape", "shape", _infer_reshape, lambda xp, x, shape: xp.reshape(x, shape),
+               lambda ins, outs, douts, attrs: [emit("reshape", [douts[0]], shape=ins[0].shape)], view=True))
+
+
+def _infer_broadcast(types, attrs):
+    (shape, d), = types
+    new = tuple(attrs["shape"])
+    if len(new) < len(shape) or broadcast_shapes(shape, new) != new:
+        raise ShapeError(f"cannot broadcast shape {shape} to {new}")
+    return [(new, d)]
+
+
+register(OpDef("broadcast_to", "shape", _infer_broadcast, lambda xp, x, shape: xp.broadcast_to(x, shape),
+               lambda ins, outs, douts, attrs: [sum_to(douts[0], ins[0].shape)], view=True))
+
+
+def _infer_transpose(types, attrs):
+    (shape, d), = types
+    perm = tuple(attrs["perm"])
+    if sorted(perm) != list(range(len(shape))):
+        raise ShapeError(f"permutation {perm} does not fit a tensor of shape {shape}")
+    return [(tuple(shape[p] for p in perm), d)]
+
+
+def _transpose_vjp(ins, outs, douts, attrs):
+    inv = tuple(int(i) for i in np.argsort(attrs["perm"]))
+    return [emit("transpose", [douts[0]], perm=inv)]
+
+
+register(OpDef("transpose", "shape", _infer_transpose, lambda xp, x, perm: xp.transpose(x, perm),
+               _transpose_vjp, view=True))
+
+
+# ---- concat -------------------------------------------------------------------------------------
+
+def _infer_concat(types, attrs):
+    axis = attrs["axis"]
+    s0, d = types[0]
+    for s, e in types[1:]:
+        if e != d:
+            raise DTypeError(f"operands have dtypes {', '.join(str(t[1]) for t in types)}")
+        if len(s) != len(s0) or any(a != b for i, (a, b) in enumerate(zip(s, s0)) if i != axis):
+            raise ShapeError(f"shapes {', '.join(str(t[0]) for t in types)} differ off axis {axis}")
+    out = list(s0)
+    out[axis] = sum(s[axis] for s, _ in types)
+    return [(tuple(out), d)]
+
+
+def _concat_vjp(ins, outs, douts, attrs):
+    axis, grads, start = attrs["axis"], [], 0
+    for x in ins:
+        stop = start + x.shape[axis]
+        spec = (("slice", None, None, None),) * axis + (("slice", start, stop, None),)
+        grads.append(emit("getitem", [douts[0]], spec=spec))
+        start = stop
+    return grads
+
+
+register(OpDef("concat", "shape", _infer_concat, lambda xp, *xs, axis: xp.concatenate(xs, axis=axis),
+               _concat_vjp))
+
+
+# ---- getitem / setitem --------------------------------------------------------------------------
+# spec: a tuple of ("int", i) | ("slice", start, stop, step) | ("none",) | ("array", k), where k names
+# the k-th index operand after the tensor. Ellipsis is expanded by the front end.
+
+def build_index(spec, arrays) -> tuple:
+    """The NumPy index tuple that a spec describes."""
+    out = []
+    for item in spec:
+        kind = item[0]
+        if kind == "int":
+            out.append(item[1])
+        elif kind == "slice":
+            out.append(slice(item[1], item[2], item[3]))
+        elif kind == "none":
+            out.append(None)
+        else:
+            out.append(arrays[item[1]])
+    return tuple(out)
+
+
+def _index_shape(shape, spec, array_types):
+    dim = 0
+    for item in spec:
+        if item[0] == "none":
+            continue
+        if dim >= len(shape):
+            raise GraphcIndexError(f"too many indices for a tensor of shape {shape}")
+        if item[0] == "int" and not -shape[dim] <= item[1] < shape[dim]:
+            raise GraphcIndexError(f"index {item[1]} is out of bounds for axis {dim} with size {shape[dim]}")
+        if item[0] == "slice" and item[3] == 0:
+            raise GraphcIndexError("slice step cannot be zero")
+        dim += 1
+    for s, d in array_types:
+        if d.kind not in "iu":
+            raise DTypeError(f"index arrays must be integers, got {d}")
+    dummy = np.lib.stride_tricks.as_strided(np.zeros(1, bool_), shape, (0,) * len(shape))
+    arrays = [np.lib.stride_tricks.as_strided(np.zeros(1, np.intp), s, (0,) * len(s)) for s, _ in array_types]
+    return dummy[build_index(spec, arrays)].shape
+
+
+def _infer_getitem(types, attrs):
+    (shape, d), *arrays = types
+    return [(_index_shape(shape, attrs["spec"], arrays), d)]
+
+
+def _getitem(xp, x, *arrays, spec):
+    return x[build_index(spec, arrays)]
+
+
+def _getitem_vjp(ins, outs, douts, attrs):
+    x, *arrays = ins
+    z = zeros(x.shape, douts[0].dtype)
+    return [emit("setitem", [z, douts[0], *arrays], spec=attrs["spec"], accumulate=bool(arrays))] + \
+        [None] * len(arrays)
+
+
+register(OpDef("getitem", "index", _infer_getitem, _getitem, _getitem_vjp, view=True))
+
+
+def _infer_setitem(types, attrs):
+    (shape, d), (vs, vd), *arrays = types
+    target = _index_shape(shape, attrs["spec"], arrays)
+    if vd != d:
+        raise DTypeError(f"value of dtype {vd} assigned into a tensor of dtype {d}")
+    if broadcast_shapes(vs, target) != target:
+        raise ShapeError(f"value of shape {vs} cannot be assigned to a selection of shape {target}")
+    return [(shape, d)]
+
+
+def _setitem(xp, x, v, *arrays, spec, accumulate):
+    out = x.copy()
+    idx = build_index(spec, arrays)
+    if accumulate:
+        xp.add.at(out, idx, xp.broadcast_to(v, out[idx].shape))
+    else:
+        out[idx] = v
+    return out
+
+
+def _setitem_vjp(ins, outs, douts, attrs):
+    x, v, *arrays = ins
+    dy, spec = douts[0], attrs["spec"]
+    dx = dy if attrs["accumulate"] else emit("setitem", [dy, zeros(v.shape, dy.dtype), *arrays],
+                                             spec=spec, accumulate=False)
+    dv = sum_to(emit("getitem", [dy, *arrays], spec=spec), v.shape)
+    return [dx, dv] + [None] * len(arrays)
+
+
+register(OpDef("setitem", "index", _infer_setitem, _setitem, _setitem_vjp))
+
+
+# ---- gather / scatter along an axis ---------------------------------------------------------------
+
+def _infer_gather(types, attrs):
+    (shape, d), (ishape, idt) = types
+    axis = attrs["axis"]
+    if idt.kind not in "iu":
+        raise DTypeError(f"index must be integers, got {idt}")
+    if len(ishape) != len(shape) or any(a > b for i, (a, b) in enumerate(zip(ishape, shape)) if i != axis):
+        raise ShapeError(f"index of shape {ishape} does not fit input of shape {shape} off axis {axis}")
+    return [(ishape, d)]
+
+
+def _along(xp, index, axis):
+    grids = [xp.arange(n).reshape((1,) * i + (n,) + (1,) * (index.ndim - i - 1))
+             for i, n in enumerate(index.shape)]
+    grids[axis] = index
+    return tuple(grids)
+
+
+def _gather(xp, x, index, axis):
+    return x[_along(xp, index, axis)]
+
+
+def _gather_vjp(ins, outs, douts, attrs):
+    x, index = ins
+    z = zeros(x.shape, douts[0].dtype)
+    return [emit("scatter", [z, index, douts[0]], axis=attrs["axis"], accumulate=True), None]
+
+
+register(OpDef("gather", "index", _infer_gather, _gather, _gather_vjp))
+
+
+def _infer_scatter(types, attrs):
+    (shape, d), (ishape, idt), (sshape, sd) = types
+    _infer_gather(types[:2], attrs)
+    if sd != d:
+        raise DTypeError(f"source dtype {sd} differs from input dtype {d}")
+    if any(a > b for a, b in zip(ishape, sshape)) or len(sshape) != len(ishape):
+        raise ShapeError(f"index of shape {ishape} does not fit source of shape {sshape}")
+    return [(shape, d)]
+
+
+def _scatter(xp, x, index, src, axis, accumulate):
+    out = x.copy()
+    idx = _along(xp, index, axis)
+    src = src[tuple(slice(0, n) for n in index.shape)]
+    if accumulate:
+        xp.add.at(out, idx, src)
+    else:
+        out[idx] = src
+    return out
+
+
+def _scatter_vjp(ins, outs, douts, attrs):
+    x, index, src = ins
+    dy, axis = douts[0], attrs["axis"]
+    dx = dy if attrs["accumulate"] else emit(
+        "scatter", [dy, index, zeros(index.shape, dy.dtype)], axis=axis, accumulate=False)
+    ds = emit("gather", [dy, index], axis=axis)
+    if ds.shape != src.shape:
+        pad = tuple((0, s - i) for s, i in zip(src.shape, ds.shape))
+        ds = emit("pad", [ds], pad_width=pad, value=0.0)
+    return [dx, None, ds]
+
+
+register(OpDef("scatter", "index", _infer_scatter, _scatter, _scatter_vjp))
+
+
+# ---- repeat / tile / roll / pad ---------------------------------------------------------------------
+
+def _infer_repeat(types, attrs):
+    (shape, d), = types
+    out = list(shape)
+    out[attrs["axis"]] *= attrs["repeats"]
+    return [(tuple(out), d)]
+
+
+def _repeat_vjp(ins, outs, douts, attrs):
+    x, = ins
+    a, r = attrs["axis"], attrs["repeats"]
+    g = emit("reshape", [douts[0]], shape=x.shape[:a] + (x.shape[a], r) + x.shape[a + 1:])
+    return [emit("sum", [g], axis=(a + 1,), keepdims=False)]
+
+
+register(OpDef("repeat", "shape", _infer_repeat,
+               lambda xp, x, repeats, axis: xp.repeat(x, repeats, axis=axis), _repeat_vjp))
+
+
+def _infer_tile(types, attrs):
+    (shape, d), = types
+    reps = attrs["reps"]
+    if len(reps) != len(shape):
+        raise ShapeError(f"reps {reps} must have one entry per axis of {shape}")
+    return [(tuple(s * r for s, r in zip(shape, reps)), d)]
+
+
+def _tile_vjp(ins, outs, douts, attrs):
+    x, = ins
+    inter = tuple(v for r, s in zip(attrs["reps"], x.shape) for v in (r, s))
+    g = emit("reshape", [douts[0]], shape=inter)
+    g = emit("sum", [g], axis=tuple(range(0, 2 * x.ndim, 2)), keepdims=False)
+    return [g]
+
+
+register(OpDef("tile", "shape", _infer_tile, lambda xp, x, reps: xp.tile(x, reps), _tile_vjp))
+
+
+def _infer_same(types, attrs):
+    return [types[0]]
+
+
+register(OpDef("roll", "shape", _infer_same,
+               lambda xp, x, shift, axis: xp.roll(x, shift, axis=axis),
+               lambda ins, outs, douts, attrs: [emit("roll", [douts[0]], shift=tuple(-s for s in attrs["shift"]),
+                                                     axis=attrs["axis"])]))
+
+
+def _infer_pad(types, attrs):
+    (shape, d), = types
+    pw = attrs["pad_width"]
+    if len(pw) != len(shape) or any(a < 0 or b < 0 for a, b in pw):
+        raise ShapeError(f"pad_width {pw} does not fit a tensor of shape {shape}")
+    return [(tuple(s + a + b for s, (a, b) in zip(shape, pw)), d)]
+
+
+def _pad_vjp(ins, outs, douts, attrs):
+    spec = tuple(("slice", a, a + s, None) for s, (a, b) in zip(ins[0].shape, attrs["pad_width"]))
+    return [emit("getitem", [douts[0]], spec=spec)]
+
+
+register(OpDef("pad", "shape", _infer_pad,
+               lambda xp, x, pad_width, value: xp.pad(x, pad_width, constant_values=value), _pad_vjp))

@@ -1,0 +1,58 @@
+"""Adam and AdamW (MegEngine's formulas: bias-corrected moments, eps outside the square root)."""
+from __future__ import annotations
+
+from ..functional import zeros, zeros_like
+from ..tensor import Parameter, Tensor
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam; weight_decay is L2 added to the gradient."""
+
+    decoupled = False
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        for i, b in enumerate(betas):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+        if weight_decay < 0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
+
+    def _create_state(self, param: Parameter) -> dict[str, Tensor]:
+        # The step count is a tensor, so a traced step reads and advances it on every replay.
+        return {"exp_avg": zeros_like(param), "exp_avg_sq": zeros_like(param),
+                "step": zeros((), dtype=param.dtype, device=param.device)}
+
+    def _updates(self, group: dict) -> None:
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            st = self._state[id(p)]
+            g = p.grad
+            if wd and not self.decoupled:
+                g = g + p * wd
+            step = st["step"] + 1.0
+            m = st["exp_avg"] * b1 + g * (1.0 - b1)
+            v = st["exp_avg_sq"] * b2 + g * g * (1.0 - b2)
+            delta = (m / (1.0 - b1 ** step)) / ((v / (1.0 - b2 ** step)) ** 0.5 + eps)
+            if wd and self.decoupled:
+                delta = delta + p * wd
+            st["step"]._assign(step)
+            st["exp_avg"]._assign(m)
+            st["exp_avg_sq"]._assign(v)
+            p._assign(p - delta * lr)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (default 0.01)."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)

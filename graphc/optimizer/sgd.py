@@ -1,0 +1,41 @@
+"""Stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay (MegEngine's SGD)."""
+from __future__ import annotations
+
+from ..functional import zeros_like
+from ..tensor import Parameter, Tensor
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """p -= lr * (g + wd * p), with an optional momentum buffer v = momentum * v + g."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov momentum needs a momentum > 0")
+        self.nesterov = nesterov
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    def _create_state(self, param: Parameter) -> dict[str, Tensor]:
+        return {"momentum_buffer": zeros_like(param)} if self._defaults["momentum"] else {}
+
+    def _updates(self, group: dict) -> None:
+        lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = p.grad
+            if wd:
+                g = g + p * wd
+            if mom:
+                buf = self._state[id(p)]["momentum_buffer"]
+                v = buf * mom + g
+                buf._assign(v)
+                g = g + v * mom if self.nesterov else v
+            p._assign(p - g * lr)

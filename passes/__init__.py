@@ -1,0 +1,1 @@
+"""Graph -> Graph transformations and the pipeline that orders them."""

@@ -1,0 +1,1 @@
+"""Lowering of optimized graphs to plans, and the executors that run them."""
