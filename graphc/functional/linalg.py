@@ -34,7 +34,10 @@ def dot(inp1, inp2) -> Tensor:
     a, b = as_tensor(inp1), as_tensor(inp2)
     if a.ndim > 1 or b.ndim > 1:
         raise ShapeError(f"dot: needs 1-d operands, got shapes {a.shape} and {b.shape} (at {user_location()})")
-    return matmul(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    d = promote(a.dtype, b.dtype)
+    return apply1("vdot", [cast(a, d), cast(b, d)])
 
 
 def linear(inp, weight, bias=None) -> Tensor:

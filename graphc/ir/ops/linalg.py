@@ -55,3 +55,21 @@ def _vjp(ins, outs, douts, attrs):
 
 
 register(OpDef("matmul", "linalg", _infer, _kernel, _vjp))
+
+
+def _infer_vdot(types, attrs):
+    (a, ad), (b, bd) = types
+    if ad != bd:
+        raise DTypeError(f"operands have dtypes {ad} and {bd}")
+    if len(a) != 1 or a != b:
+        raise ShapeError(f"needs two vectors of the same length, got shapes {a} and {b}")
+    return [((), ad)]
+
+
+def _vdot_vjp(ins, outs, douts, attrs):
+    a, b = ins
+    dy = douts[0]
+    return [dy * b, dy * a]
+
+
+register(OpDef("vdot", "linalg", _infer_vdot, lambda xp, a, b: xp.dot(a, b), _vdot_vjp))

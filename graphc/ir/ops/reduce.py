@@ -32,11 +32,18 @@ def _infer(result: str):
     return infer
 
 
+_UFUNC = {"sum": "add", "prod": "multiply", "max": "maximum", "min": "minimum"}
+
+
 def _kernel(fn: str):
     def kernel(xp, x, axis, keepdims, out=None):
+        if xp is np and x.size:  # the ufunc's own reduce skips np.sum's Python-level dispatch
+            uf = getattr(np, _UFUNC[fn])
+            if fn in ("max", "min"):
+                return uf.reduce(x, axis=axis, keepdims=keepdims)
+            return uf.reduce(x, axis=axis, keepdims=keepdims, dtype=_accum(x.dtype))
         dt = None if fn in ("max", "min") else _accum(x.dtype)
-        r = getattr(xp, fn)(x, axis=axis, keepdims=keepdims, **({"dtype": dt} if dt else {}))
-        return r
+        return getattr(xp, fn)(x, axis=axis, keepdims=keepdims, **({"dtype": dt} if dt else {}))
     return kernel
 
 
@@ -45,7 +52,11 @@ def _accum(d):
 
 
 def _mean(xp, x, axis, keepdims, out=None):
-    return xp.mean(x, axis=axis, keepdims=keepdims, dtype=x.dtype if x.dtype == np.float64 else np.float32)
+    dt = x.dtype if x.dtype == np.float64 else np.dtype(np.float32)
+    if xp is np and x.size:
+        n = int(np.prod([x.shape[a] for a in axis], dtype=np.int64))
+        return np.multiply(np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=dt), dt.type(1.0 / n))
+    return xp.mean(x, axis=axis, keepdims=keepdims, dtype=dt)
 
 
 def _arg(fn: str):

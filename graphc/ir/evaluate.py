@@ -1,11 +1,11 @@
-"""The reference executor: runs a graph's nodes one by one (opt level 0, and tests' ground truth)."""
+"""The reference semantics of a graph: its nodes run one by one (tests' ground truth)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import numpy as np
 
-from graphc.ir import Graph, Value
+from .graph import Graph, Value
 
 
 def run_node(xp, node, args: list) -> list:

@@ -1,0 +1,47 @@
+"""Common-subexpression elimination: one node per distinct (op, attrs, inputs); equal constants merged."""
+from __future__ import annotations
+
+from graphc.ir import Graph, Value
+
+from .util import frozen
+
+COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "equal", "not_equal", "logical_and",
+                         "logical_or", "logical_xor"})
+_MAX_CONST_BYTES = 1 << 16
+
+
+def cse(g: Graph) -> Graph:
+    """Merge duplicate constants and duplicate computations (random ops are never merged)."""
+    mapping: dict[Value, Value] = {}
+    seen_c: dict[tuple, Value] = {}
+    consts = []
+    for c in g.consts:
+        if c.data.nbytes <= _MAX_CONST_BYTES:
+            key = (c.dtype.str, c.shape, c.data.tobytes())
+            if key in seen_c:
+                mapping[c] = seen_c[key]
+                continue
+            seen_c[key] = c
+        consts.append(c)
+    g.consts = consts
+    seen: dict[tuple, list[Value]] = {}
+    nodes = []
+    for n in g.nodes:
+        n.inputs = [mapping.get(v, v) for v in n.inputs]
+        if n.op.random:
+            nodes.append(n)
+            continue
+        ids = tuple(v.id for v in n.inputs)
+        if n.op.name in COMMUTATIVE:
+            ids = tuple(sorted(ids))
+        key = (n.op.name, ids, frozen(n.attrs)) if n.op.name != "fused" else None
+        prev = seen.get(key) if key is not None else None
+        if prev is not None:
+            mapping.update(zip(n.outputs, prev))
+            continue
+        if key is not None:
+            seen[key] = n.outputs
+        nodes.append(n)
+    g.nodes = nodes
+    g.substitute(mapping)
+    return g

@@ -1,0 +1,41 @@
+"""Small helpers shared by passes: hashable attributes and topological re-sorting."""
+from __future__ import annotations
+
+from graphc.ir import Graph, OpNode
+
+
+def frozen(x: object) -> object:
+    """A hashable form of an attribute value (dicts and lists become tuples)."""
+    if isinstance(x, dict):
+        return tuple((k, frozen(v)) for k, v in x.items())
+    if isinstance(x, (list, tuple)):
+        return tuple(frozen(v) for v in x)
+    return x
+
+
+def toposort(g: Graph) -> Graph:
+    """Reorder g.nodes topologically, keeping the current order wherever it is already valid."""
+    producer = {v: n for n in g.nodes for v in n.outputs}
+    waiting: dict[OpNode, int] = {}
+    users: dict[OpNode, list[OpNode]] = {}
+    for n in g.nodes:
+        deps = {producer[v] for v in n.inputs if v in producer}
+        waiting[n] = len(deps)
+        for d in deps:
+            users.setdefault(d, []).append(n)
+    order = {n: i for i, n in enumerate(g.nodes)}
+    import heapq
+    ready = [(order[n], id(n), n) for n in g.nodes if waiting[n] == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        _, _, n = heapq.heappop(ready)
+        out.append(n)
+        for u in users.get(n, ()):
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, (order[u], id(u), u))
+    if len(out) != len(g.nodes):
+        raise AssertionError("toposort: the graph has a cycle")
+    g.nodes = out
+    return g
