@@ -117,7 +117,8 @@ class Trace:
 class _Compiled:
     """One traced signature: its graph, plan and how to feed and unpack it."""
 
-    def __init__(self, tr: Trace, n_args: int, structure, out_leaves: list[Tensor], devices) -> None:
+    def __init__(self, tr: Trace, n_args: int, structure, out_leaves: list[Tensor], devices,
+                 opt_level: int) -> None:
         g = tr.graph
         g.outputs = [tr.value_of(t) for t in out_leaves]
         self.grad_params = [p for p in tr.grads.values() if p.grad is not None and p.grad._sym is not None]
@@ -137,7 +138,7 @@ class _Compiled:
         self.devices = devices
         from runtime.compile import compile_graph
         dev = devices[0] if devices else get_device(None)
-        self.plan = compile_graph(g, device=dev.kind)
+        self.plan = compile_graph(g, opt_level, device=dev.kind)
         self.device = dev
 
     def run(self, leaves) -> object:
@@ -260,7 +261,7 @@ class trace:
             State.tracing = None
         out_leaves: list[Tensor] = []
         out_spec = _flatten(result, out_leaves)
-        compiled = _Compiled(tr, len(leaves), out_spec, out_leaves, [t.device for t in leaves])
+        compiled = _Compiled(tr, len(leaves), out_spec, out_leaves, [t.device for t in leaves], self.opt_level)
         self._cache[key] = compiled
         self._last, self._last_key = compiled, key
         self.traces += 1

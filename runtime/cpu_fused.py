@@ -66,9 +66,9 @@ class FusedCPUKernel:
         sub, ls = self.sub, self.loop_shape
         env: dict[str, object] = {"np": np}
         names: dict[Value, str] = {}
-        for i, c in enumerate(sub.consts):
+        for i, c in enumerate(sub.consts):  # scalars (fusion only pulls in one-element constants)
             names[c] = f"k{i}"
-            env[names[c]] = c.data
+            env[names[c]] = c.data.reshape(())
         self.sliced = []
         for i, v in enumerate(sub.inputs):
             names[v] = f"x{i}"

@@ -1,0 +1,203 @@
+"""Each pass: the structure it produces, and numeric equality with the unoptimized graph."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graphc.ir import building, verify
+from graphc.ir.graph import const
+from graphc.ir.dtypes import float32
+from passes.cse import cse
+from passes.dce import dce
+from passes.fold import fold
+from passes.fuse import fuse
+from passes.pipeline import optimize, passes_for
+from passes.simplify import simplify
+
+from graphs import emit, feeds_for, make, ops, reference
+
+F32 = float32
+
+
+def check(g, pass_fn):
+    """Apply a pass to a copy; verify it and compare numbers with the original; return the new graph."""
+    arrays = feeds_for(g)
+    want = reference(g, arrays)
+    h = verify(pass_fn(g.copy()))
+    got = reference(h, arrays)
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-5, atol=1e-6)
+    return h
+
+
+def test_dce_drops_unused_nodes_and_keeps_updates():
+    def fn(x, w):
+        emit("exp", [x])                       # dead
+        return emit("mul", [x, w])
+    g = make(fn, ((4,), F32), ((), F32))
+    w = g.inputs[1]
+    with building(g):
+        new_w = emit("sub", [w, emit("sin", [w])])
+    g.updates.append((w, new_w))
+    h = check(g, dce)
+    assert ops(h) == ["mul", "sin", "sub"]
+
+
+def test_cse_merges_duplicates_commutative_and_constants():
+    def fn(x, y):
+        a = emit("mul", [x, y])
+        b = emit("mul", [y, x])                # commutative duplicate
+        c = emit("exp", [x])
+        d = emit("exp", [x])                   # exact duplicate
+        return [emit("add", [a, b]), emit("add", [c, d])]
+    g = make(fn, ((3,), F32), ((3,), F32))
+    h = check(g, cse)
+    assert ops(h).count("mul") == 1 and ops(h).count("exp") == 1
+
+
+def test_cse_never_merges_random_ops():
+    g = make(lambda x: [emit("add", [emit("uniform", [], shape=(3,)), x]),
+                        emit("add", [emit("uniform", [], shape=(3,)), x])], ((3,), F32))
+    h = verify(cse(g.copy()))
+    assert ops(h).count("uniform") == 2
+
+
+def test_cse_merges_equal_constants():
+    g = make(lambda x: [x * 3.0, x + 3.0], ((2,), F32))
+    assert len(g.consts) == 2
+    h = check(g, cse)
+    assert len(h.consts) == 1
+
+
+def test_fold_computes_constant_subexpressions():
+    def fn(x):
+        c = emit("exp", [emit("add", [_c(x, 1.0), _c(x, 2.0)])])
+        return emit("mul", [x, c])
+    g = make(fn, ((3,), F32))
+    h = check(g, fold)
+    assert ops(h) == ["mul"]
+    const = [c for c in h.consts if c in h.nodes[0].inputs][0]
+    np.testing.assert_allclose(const.data, np.exp(np.float32(3.0)), rtol=1e-6)
+
+
+def _c(like, value):
+    return const(value, like.dtype)
+
+
+def test_fold_keeps_random_ops_and_broadcasts():
+    def fn(x):
+        u = emit("uniform", [], shape=(3,))
+        b = emit("broadcast_to", [_c(x, 1.0)], shape=(3,))
+        return emit("add", [emit("add", [x, u]), b])
+    g = make(fn, ((3,), F32))
+    h = verify(fold(g.copy()))
+    assert "uniform" in ops(h) and "broadcast_to" in ops(h)
+
+
+@pytest.mark.parametrize("build, expected", [
+    (lambda x: x * 1.0, []),
+    (lambda x: x + 0.0, []),
+    (lambda x: x - 0.0, []),
+    (lambda x: -(-x), []),
+    (lambda x: x / 1.0, []),
+    (lambda x: x ** 2.0, ["mul"]),
+    (lambda x: x ** 0.5, ["sqrt"]),
+    (lambda x: x ** 1.0, []),
+    (lambda x: emit("exp", [emit("log", [x])]), []),
+    (lambda x: emit("log", [emit("exp", [x])]), []),
+    (lambda x: emit("reshape", [emit("reshape", [x], shape=(6,))], shape=(3, 2)), ["reshape"]),
+    (lambda x: emit("transpose", [emit("transpose", [x], perm=(1, 0))], perm=(1, 0)), []),
+    (lambda x: emit("astype", [x], dtype="float32"), []),
+    (lambda x: (x * 2.0) * 3.0, ["mul"]),
+    (lambda x: emit("sum", [x * 4.0], axis=(0, 1), keepdims=False), ["sum", "mul"]),
+    (lambda x: emit("mean", [x], axis=(1,), keepdims=False), ["sum", "mul"]),
+])
+def test_simplify_rules(build, expected):
+    g = make(build, ((2, 3), F32))
+    h = check(g, simplify)
+    assert ops(h) == expected
+
+
+def test_simplify_vector_inner_product_and_integer_subtraction():
+    g = make(lambda a, b: emit("sum", [a * b], axis=(0,), keepdims=False), ((5,), F32), ((5,), F32))
+    assert ops(check(g, simplify)) == ["vdot"]
+    gi = make(lambda a: a - a, ((3,), np.dtype(np.int32)))
+    assert "sub" not in ops(check(gi, simplify))
+    gf = make(lambda a: a - a, ((3,), F32))        # floats: inf - inf is nan, so this one stays
+    assert ops(check(gf, simplify)) == ["sub"]
+
+
+def test_simplify_removes_materialized_broadcasts():
+    def fn(x, s):
+        return emit("mul", [x, emit("broadcast_to", [emit("reshape", [s], shape=(1,))], shape=(4,))])
+    g = make(fn, ((4,), F32), ((), F32))
+    assert ops(check(g, simplify)) == ["mul"]
+
+
+def test_fuse_chain_becomes_one_node():
+    g = make(lambda x: emit("tanh", [x * 0.5 + 0.1]) * emit("exp", [x]) + x * x - emit("abs", [x]), ((64,), F32))
+    h = check(g, fuse)
+    assert ops(h) == ["fused"]
+    sub = h.nodes[0].attrs["subgraph"]
+    assert len(sub.nodes) == 9 and len(h.nodes[0].outputs) == 1
+
+
+def test_fuse_reduction_prologue():
+    g = make(lambda p, y: emit("mean", [(p - y) * (p - y)], axis=(0,), keepdims=False), ((8,), F32), ((8,), F32))
+    h = check(g, fuse)
+    assert ops(h) == ["fused"]
+    assert [n.op.name for n in h.nodes[0].attrs["subgraph"].nodes][-1] == "mean"
+
+
+def test_fuse_keeps_groups_convex():
+    # a -> reshape (not fusable) -> c, and a -> c directly: a and c in one group would need the
+    # reshape both before and after the group.
+    def fn(x):
+        a = emit("exp", [x])
+        r = emit("reshape", [emit("reshape", [a], shape=(2, 2))], shape=(4,))
+        return emit("add", [emit("sin", [a]), r])
+    g = make(fn, ((4,), F32))
+    h = check(g, fuse)
+    for n in h.nodes:
+        if n.op.name == "fused":
+            inner = [m.op.name for m in n.attrs["subgraph"].nodes]
+            assert not ("exp" in inner and "add" in inner)
+
+
+def test_fuse_does_not_read_a_reduction_inside_its_group():
+    g = make(lambda x: x - emit("broadcast_to", [emit("mean", [x], axis=(0,), keepdims=True)], shape=(6,)),
+             ((6,), F32))
+    h = check(g, lambda g: fuse(simplify(g)))
+    for n in h.nodes:
+        if n.op.name == "fused":
+            names = [m.op.name for m in n.attrs["subgraph"].nodes]
+            assert not ("mean" in names and "sub" in names)
+
+
+def test_fuse_multiple_outputs_and_shapes():
+    def fn(x, v):
+        a = emit("exp", [x])
+        b = a * 2.0
+        s = emit("sum", [b], axis=(0,), keepdims=False)          # (3,) from (4, 3)
+        return [a, emit("add", [s, v])]
+    g = make(fn, ((4, 3), F32), ((3,), F32))
+    h = check(g, fuse)
+    big = [n for n in h.nodes if n.op.name == "fused"][0]
+    assert len(big.outputs) == 2
+
+
+def test_pipeline_levels_and_verification():
+    assert passes_for(0) == []
+    with pytest.raises(ValueError):
+        passes_for(7)
+    g = make(lambda x: emit("exp", [x * 1.0]) + 0.0, ((5,), F32))
+    h = check(g, lambda g: optimize(g, 3, check=True))
+    assert ops(h) == ["exp"]
+
+
+def test_pass_report(monkeypatch, capsys):
+    monkeypatch.setenv("GRAPHC_PASS_REPORT", "1")
+    optimize(make(lambda x: x * 1.0, ((2,), F32)), 3)
+    err = capsys.readouterr().err
+    assert "simplify" in err and "fuse" in err and "ms" in err
