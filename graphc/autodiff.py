@@ -38,7 +38,9 @@ class Tape:
         if v is None:
             v = self.graph.add_input(t.shape, t.dtype)
             self._add(t, v)
-            is_param = id(t) in self.attached
+            # Only the value an attached tensor had when it entered the tape is differentiated: after
+            # `p[...] = v` the object holds an untracked value (MegEngine: it no longer carries grad).
+            is_param = id(t) in self.attached and id(t) not in self.wrt
             if is_param:
                 self.wrt[id(t)] = v
             self.sig.append((v.shape, v.dtype.str, is_param))
@@ -56,7 +58,7 @@ class Tape:
         outs = self.graph.append(op, attrs, ins, [(t.shape, t.dtype) for t in outputs])
         for t, v in zip(outputs, outs):
             self._add(t, v)
-        self.sig.append((op.name, _frozen(attrs), tuple(self.pos[v] for v in ins)))
+        self.sig.append((op.name, _frozen(attrs) if attrs else (), tuple(self.pos[v] for v in ins)))
 
     def rebind(self, t: Tensor, new: Tensor) -> None:
         """`t` now holds `new`'s value (a recorded __setitem__)."""

@@ -8,7 +8,12 @@ import numpy as np
 from .ir import FORWARD, REGISTRY, OpDef
 from .ir.dtypes import float_of, promote, scalar_dtype
 from .ir.errors import DeviceError, GraphcError, GraphcIndexError, ShapeError, with_context
+from .device import get_device
 from .ir.location import user_location
+
+
+# graphc.tensor sets this when it is imported (tensor.py builds on this module, hence the late binding).
+Tensor: type = None  # type: ignore[assignment]
 
 
 class State:
@@ -34,21 +39,22 @@ class role:
 
 def apply(opname: str, inputs: Sequence, attrs: dict | None = None, device=None) -> list:
     """Apply op `opname` to Tensors; returns the output Tensors."""
-    from .tensor import Tensor
     op = REGISTRY[opname]
     attrs = attrs or {}
     if State.tracing is not None:
         return State.tracing.apply(op, inputs, attrs, device)
-    dev = inputs[0]._device if inputs else device
+    dev = inputs[0]._device if inputs else get_device(device)
     for t in inputs:
         if t._device is not dev and t._device != dev:
             raise DeviceError(f"{opname}: operands are on different devices {dev} and {t._device} "
                               f"(at {user_location()})")
     arrays = [t._data for t in inputs]
     outs = run_eager(op, arrays, attrs, dev.xp)
-    tensors = [Tensor._wrap(a, dev) for a in outs]
-    for tape in State.tapes:
-        tape.record(op, attrs, inputs, tensors)
+    wrap = Tensor._wrap
+    tensors = [wrap(a, dev) for a in outs]
+    if State.tapes:
+        for tape in State.tapes:
+            tape.record(op, attrs, inputs, tensors)
     return tensors
 
 
@@ -81,7 +87,6 @@ def apply1(opname: str, inputs: Sequence, **attrs):
 
 def as_tensor(x, like=None):
     """A Tensor for x; Python scalars take their dtype from `like` (MegEngine's weak scalars)."""
-    from .tensor import Tensor
     if isinstance(x, Tensor):
         return x
     if like is not None and isinstance(x, (int, float, bool, np.number, np.bool_)):
@@ -98,14 +103,14 @@ def cast(t, dtype):
 
 def binary(opname: str, a, b, float_result: bool = False):
     """Elementwise binary op with MegEngine's promotion of tensors and Python scalars."""
-    from .tensor import Tensor
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             b = as_tensor(b)
         a = as_tensor(a, like=b)
     elif not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
-    d = a.dtype if a.dtype == b.dtype else promote(a.dtype, b.dtype)
+    da, db = a._meta().dtype, b._meta().dtype
+    d = da if da == db else promote(da, db)
     if float_result:
         d = float_of(d)
     return apply(opname, [cast(a, d), cast(b, d)])[0]

@@ -9,7 +9,7 @@ from . import dispatch
 from .device import Device, get_device
 from .dispatch import State, apply1, binary
 from .ir.dtypes import as_dtype, default_dtype
-from .ir.errors import TraceError
+from .ir.errors import GraphcError, TraceError, with_context
 from .ir.location import user_location
 
 _serial = itertools.count()
@@ -22,15 +22,17 @@ class Tensor:
     __array_priority__ = 1000  # NumPy defers `ndarray op Tensor` to the Tensor's reflected operator
 
     def __init__(self, data=None, dtype=None, device=None) -> None:
-        dev = get_device(device if device is not None or not isinstance(data, Tensor) else data._device)
+        op = type(self).__name__
+        dev = _checked(op, get_device, device if device is not None or not isinstance(data, Tensor)
+                       else data._device)
         if isinstance(data, Tensor):
             arr = data._value()
             if dev is not data._device:
                 arr = _move(arr, dev)
-            arr = arr if dtype is None else arr.astype(as_dtype(dtype))
+            arr = arr if dtype is None else arr.astype(_checked(op, as_dtype, dtype))
         else:
             host = data if hasattr(data, "__cuda_array_interface__") else np.asarray(data)
-            d = default_dtype(host) if dtype is None else as_dtype(dtype)
+            d = _checked(op, default_dtype, host) if dtype is None else _checked(op, as_dtype, dtype)
             arr = _move(host, dev).astype(d, copy=dev.kind == "cpu" and host is data)
         self._data = arr
         self._sym = None
@@ -138,11 +140,11 @@ class Tensor:
     # ---- conversions ----------------------------------------------------------------------------------
     def astype(self, dtype) -> Tensor:
         """A copy converted to dtype."""
-        return dispatch.cast(self, as_dtype(dtype))
+        return dispatch.cast(self, _checked("astype", as_dtype, dtype))
 
     def to(self, device) -> Tensor:
         """A copy on another device."""
-        dev = get_device(device)
+        dev = _checked("to", get_device, device)
         return Tensor._wrap(_move(self._value(), dev), dev)
 
     def detach(self) -> Tensor:
@@ -259,11 +261,53 @@ class Tensor:
     def __gt__(self, o): return binary("greater", self, o)
     def __ge__(self, o): return binary("greater_equal", self, o)
 
+    def __round__(self, ndigits=None):
+        from .functional import round
+        if ndigits is not None:
+            raise TypeError("round() of a Tensor takes no ndigits")
+        return round(self)
+
+    def __floor__(self):
+        from .functional import floor
+        return floor(self)
+
+    def __ceil__(self):
+        from .functional import ceil
+        return ceil(self)
+
+    # In-place operators rebind this tensor object to the result, as MegEngine's (aliases see it).
+    def _inplace(self, result) -> Tensor:
+        self._assign(result)
+        return self
+
+    def __iadd__(self, o): return self._inplace(self + o)
+    def __isub__(self, o): return self._inplace(self - o)
+    def __imul__(self, o): return self._inplace(self * o)
+    def __itruediv__(self, o): return self._inplace(self / o)
+    def __ifloordiv__(self, o): return self._inplace(self // o)
+    def __imod__(self, o): return self._inplace(self % o)
+    def __ipow__(self, o): return self._inplace(self ** o)
+    def __imatmul__(self, o): return self._inplace(self @ o)
+    def __iand__(self, o): return self._inplace(self & o)
+    def __ior__(self, o): return self._inplace(self | o)
+    def __ixor__(self, o): return self._inplace(self ^ o)
+
 
 class Parameter(Tensor):
     """A Tensor that an optimizer may update."""
 
     __slots__ = ()
+
+
+def _checked(op: str, fn, arg):
+    """fn(arg), with a dtype or device error naming `op` and the user's line."""
+    try:
+        return fn(arg)
+    except GraphcError as e:
+        raise with_context(e, op, user_location()) from None
+
+
+dispatch.Tensor = Tensor
 
 
 def _move(arr, dev: Device):

@@ -20,15 +20,27 @@ _REDUCE_UFUNC = {"sum": "add", "mean": "add", "max": "maximum", "min": "minimum"
 _pool: ThreadPoolExecutor | None = None
 
 
+_threads = max(1, int(os.environ.get("GRAPHC_THREADS", os.cpu_count() or 1)))
+
+
 def threads() -> int:
     """Worker threads for large groups (GRAPHC_THREADS, default: all cores)."""
-    return max(1, int(os.environ.get("GRAPHC_THREADS", os.cpu_count() or 1)))
+    return _threads
+
+
+def set_threads(n: int | None) -> None:
+    """Use n worker threads for large groups (None: GRAPHC_THREADS or all cores)."""
+    global _threads, _pool
+    _threads = max(1, n if n is not None else int(os.environ.get("GRAPHC_THREADS", os.cpu_count() or 1)))
+    if _pool is not None:
+        _pool.shutdown()
+        _pool = None
 
 
 def _executor() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="graphc")
+        _pool = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="graphc")
     return _pool
 
 

@@ -12,6 +12,9 @@ import numpy as np
 
 from graphc.ir import Graph, OpNode, Value
 
+from passes.memory import MemoryPlan, plan_memory
+
+from . import cpu_emit
 from .cpu_fused import FusedCPUKernel, iteration_shape
 from .plan import Plan
 
@@ -28,41 +31,58 @@ def _xp(device: str):
 class _Emitter:
     """Generated source lines plus the globals they refer to."""
 
-    def __init__(self, xp) -> None:
+    def __init__(self, xp, memory: MemoryPlan | None) -> None:
         self.xp = xp
-        self.env: dict[str, object] = {"_errstate": np.errstate}
+        self.env: dict[str, object] = {"_errstate": np.errstate, "np": np}
         self.lines: list[str] = []
         self.names: dict[Value, str] = {}
-        self.kernels = 0
+        self.calls = 0
+        self.memory = memory or MemoryPlan()
+        for k, (shape, dtype) in enumerate(self.memory.slots):
+            self.env[f"m{k}"] = xp.empty(shape, dtype)
 
-    def const(self, v: Value) -> str:
+    def arg(self, v: Value) -> str:
+        """The expression naming a value (constants become globals)."""
         name = self.names.get(v)
         if name is None:
+            if v.kind != "const":
+                raise KeyError(v)
             name = self.names[v] = f"c{len(self.env)}"
             self.env[name] = self.xp.asarray(v.data)
         return name
 
-    def call(self, node: OpNode, out_names: list[str], fn: str) -> None:
-        args = ", ".join(self.names[v] if v.kind != "const" else self.const(v) for v in node.inputs)
-        self.lines.append(f"{', '.join(out_names)}{',' if len(out_names) > 1 else ''} = {fn}({args})")
-        for v, s in zip(node.outputs, out_names):
-            self.names[v] = s
-        self.kernels += 1
+    def line(self, outs: list[Value], prefix: str, expr: str) -> None:
+        names = [f"{prefix}_{j}" for j in range(len(outs))]
+        self.lines.append(f"{', '.join(names)}{',' if len(names) > 1 else ''} = {expr}")
+        self.names.update(zip(outs, names))
+        self.calls += 1
 
     def node(self, n: OpNode, prefix: str) -> None:
-        outs = [f"{prefix}_{j}" for j in range(len(n.outputs))]
-        if n.op.ufunc is not None:
-            fn = f"u_{n.op.ufunc}"
-            self.env[fn] = getattr(self.xp, n.op.ufunc)
-        else:
+        args = [self.arg(v) for v in n.inputs]
+        slot = self.memory.slot_of.get(n.outputs[0])
+        expr = None
+        if self.xp is np:
+            expr = cpu_emit.expression(n, args, self.env, f"m{slot}" if slot is not None else None)
+        elif n.op.ufunc is not None:
+            self.env[f"u_{n.op.ufunc}"] = getattr(self.xp, n.op.ufunc)
+            expr = f"u_{n.op.ufunc}({', '.join(args)})"
+        if expr is None:
             fn = f"k{prefix}"
             self.env[fn] = functools.partial(n.op.kernel, self.xp, **n.attrs)
-        self.call(n, outs, fn)
+            expr = f"{fn}({', '.join(args)})"
+        self.line(n.outputs, prefix, expr)
+
+    def release(self, values: list[Value]) -> None:
+        """Drop the local names of dead values so their memory returns before the call ends."""
+        dead = [self.names[v] for v in values if v in self.names and not self.names[v].startswith(("a", "c"))]
+        if dead:
+            self.lines.append(f"del {', '.join(dead)}")
 
 
 def lower(g: Graph, device: str = "cpu") -> Plan:
     """Generate and compile the plan function for `g` on `device` ("cpu" or "gpu")."""
-    em = _Emitter(_xp(device))
+    memory = plan_memory(g) if device == "cpu" else None
+    em = _Emitter(_xp(device), memory)
     args = []
     for i, v in enumerate(g.inputs):
         em.names[v] = f"a{i}"
@@ -71,29 +91,30 @@ def lower(g: Graph, device: str = "cpu") -> Plan:
     for i, n in enumerate(g.nodes):
         if n.op.name != "fused":
             em.node(n, f"v{i}")
+            em.release(em.memory.release_after.get(i, []))
             continue
         fused += 1
         sub: Graph = n.attrs["subgraph"]
         if device == "gpu":
             from .gpu import fused_kernel
-            fn = f"f{i}"
-            em.env[fn] = fused_kernel(n)
-            em.call(n, [f"v{i}_{j}" for j in range(len(n.outputs))], fn)
+            em.env[f"f{i}"] = fused_kernel(n)
+            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
         elif int(np.prod(iteration_shape(sub), dtype=np.int64)) <= INLINE_MAX:
             for v, outer in zip(sub.inputs, n.inputs):
-                em.names[v] = em.names[outer] if outer.kind != "const" else em.const(outer)
+                em.names[v] = em.arg(outer)
             for j, m in enumerate(sub.nodes):
                 em.node(m, f"v{i}f{j}")
             for v, inner in zip(n.outputs, sub.outputs):
-                em.names[v] = em.names[inner] if inner.kind != "const" else em.const(inner)
+                em.names[v] = em.arg(inner)
         else:
-            fn = f"f{i}"
-            em.env[fn] = FusedCPUKernel(n)
-            em.call(n, [f"v{i}_{j}" for j in range(len(n.outputs))], fn)
-    rets = [em.names[v] if v.kind != "const" else em.const(v) for v in g.outputs + [v for _, v in g.updates]]
+            em.env[f"f{i}"] = FusedCPUKernel(n)
+            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
+        em.release(em.memory.release_after.get(i, []))
+    rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
     body = ["with _errstate(all='ignore'):"] + ["    " + ln for ln in em.lines]
     body.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     src = f"def plan({', '.join(args)}):\n" + "\n".join("    " + ln for ln in body) + "\n"
     exec(compile(src, "<graphc plan>", "exec"), em.env)
-    stats = {"nodes": len(g.nodes), "fused_groups": fused, "kernels": em.kernels}
+    stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls,
+             "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
     return Plan(g, src, em.env["plan"], device, stats)

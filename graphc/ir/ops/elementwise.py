@@ -16,7 +16,9 @@ SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 def _ufunc_kernel(name: str):
     def kernel(xp, *args, out=None, **attrs):
-        return getattr(xp, name)(*args, out=out) if out is not None else getattr(xp, name)(*args)
+        f = np_uf if xp is np else getattr(xp, name)
+        return f(*args) if out is None else f(*args, out=out)
+    np_uf = getattr(np, name)
     return kernel
 
 
@@ -121,8 +123,16 @@ def _clip(xp, x, out=None, lower=None, upper=None):
 
 
 def _round(xp, x, out=None):
-    # MegEngine rounds half away from zero (C's round), not NumPy's half to even.
-    return (xp.sign(x) * xp.floor(xp.abs(x) + 0.5)).astype(x.dtype, copy=False)
+    # MegEngine rounds half away from zero (C's round), not NumPy's half to even. floor(|x| + 0.5)
+    # is wrong for the float just below 0.5 (the sum rounds up to 1), so compare the fraction.
+    t = xp.trunc(x)
+    up = (xp.abs(x - t) >= 0.5).astype(x.dtype)
+    return (t + xp.sign(x) * up).astype(x.dtype, copy=False)
+
+
+def _sign(xp, x, out=None):
+    # As MegEngine (and the CUDA template): (x > 0) - (x < 0), so sign(nan) is 0, not nan.
+    return ((x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)).astype(x.dtype, copy=False)
 
 
 def _astype(xp, x, out=None, dtype="float32"):
@@ -140,7 +150,10 @@ def _identity(xp, x, out=None):
 # ---- one operand ---------------------------------------------------------------------------------
 
 unary("neg", "negative", "(-{0})", _u(lambda x, y, dy: -dy), "num")
-unary("abs", "absolute", "fabs({0})", _u(lambda x, y, dy: dy * emit("sign", [x])), "num")
+# As MegEngine: abs'(x) is 1 for x > 0 and -1 otherwise (so abs'(0) = -1).
+unary("abs", "absolute", "fabs({0})",
+      _u(lambda x, y, dy: dy * where(emit("greater", [x, const(0, x.dtype)]), const(1, x.dtype),
+                                     const(-1, x.dtype))), "num")
 unary("exp", "exp", "exp({0})", _u(lambda x, y, dy: dy * y))
 unary("log", "log", "log({0})", _u(lambda x, y, dy: dy / x))
 unary("log1p", "log1p", "log1p({0})", _u(lambda x, y, dy: dy / (x + 1.0)))
@@ -171,7 +184,7 @@ unary("silu", None, "({0}/(1+exp(-{0})))",
       _u(lambda x, y, dy: dy * (lambda s: s * (1.0 + x * (1.0 - s)))(emit("sigmoid", [x]))), kernel=_silu)
 unary("relu", None, "fmax({0},0)",
       _u(lambda x, y, dy: dy * _mask(emit("greater", [x, const(0, x.dtype)]), x.dtype)), "num", kernel=_relu)
-unary("sign", "sign", "(({0}>0)-({0}<0))", None, "num")
+unary("sign", None, "(({0}>0)-({0}<0))", None, "num", kernel=_sign)
 unary("floor", "floor", "floor({0})", None)
 unary("ceil", "ceil", "ceil({0})", None)
 unary("round", None, "round({0})", None, kernel=_round)
@@ -236,10 +249,9 @@ binary("mod", None, "fmod({0},{1})", _b(lambda a, b, y, dy: (dy, -(dy * (a - y) 
 
 
 def _pow_rule(a, b, y, dy):
+    # As MegEngine: d/db = y * log(a) unmasked (nan for a < 0, nan or -inf at a = 0).
     da = dy * b * emit("pow", [a, b - 1.0])
-    pos = emit("greater", [a, const(0, a.dtype)])
-    safe = where(pos, a, const(1, a.dtype))
-    db = dy * where(pos, y * emit("log", [safe]), const(0, a.dtype))
+    db = dy * y * emit("log", [a])
     return da, db
 
 

@@ -1,0 +1,88 @@
+"""Memory planning: value lifetimes, persistent buffers reused across values and calls, in-place writes.
+
+The plan is an analysis consumed by the lowering: large intermediates that never leave a call (not
+outputs, not state updates, not viewed by either) get a slot, a buffer allocated once per plan; a slot is
+reused by later values of the same shape and dtype once every view of its current value is dead, and an
+elementwise op may write into the slot of an operand that dies at that op (in place). Other large values
+are released right after their last use.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphc.ir import Graph, Value
+
+MIN_BYTES = 1 << 16            # smaller arrays come from NumPy's allocator cache anyway
+OUT_OPS = frozenset({"matmul"})  # non-elementwise ops whose CPU code accepts out=
+
+
+@dataclass
+class MemoryPlan:
+    """Where each large intermediate lives and when values die."""
+
+    slots: list[tuple[tuple[int, ...], np.dtype]] = field(default_factory=list)
+    slot_of: dict[Value, int] = field(default_factory=dict)
+    release_after: dict[int, list[Value]] = field(default_factory=dict)   # node index -> values to drop
+
+    @property
+    def bytes(self) -> int:
+        """Total bytes of the persistent buffers."""
+        return int(sum(np.prod(s, dtype=np.int64) * d.itemsize for s, d in self.slots))
+
+
+def _writes_out(n) -> bool:
+    return (n.op.elementwise and n.op.ufunc is not None) or n.op.name in OUT_OPS
+
+
+def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
+    """Assign slots and release points for the nodes of `g` in their current order."""
+    storage: dict[Value, Value] = {}     # value -> the value owning its memory (views share it)
+    for n in g.nodes:
+        for v in n.outputs:
+            storage[v] = storage.get(n.inputs[0], n.inputs[0]) if n.op.view and n.inputs else v
+    last: dict[Value, int] = {}
+    for i, n in enumerate(g.nodes):
+        for v in n.inputs:
+            last[storage.get(v, v)] = i
+            last[v] = i
+    escaping = {storage.get(v, v) for v in g.roots()}
+    big = {v for n in g.nodes for v in n.outputs if v.size * v.dtype.itemsize >= min_bytes}
+
+    mp = MemoryPlan()
+    free: dict[tuple, list[int]] = {}
+    holder: dict[int, Value] = {}
+    for i, n in enumerate(g.nodes):
+        out = n.outputs[0]
+        key = (out.shape, out.dtype.str)
+        slotted = (len(n.outputs) == 1 and _writes_out(n) and out in big and out not in escaping
+                   and storage[out] is out)
+        if slotted:
+            slot = None
+            if n.op.elementwise:  # in place: an operand's slot that dies here
+                for v in n.inputs:
+                    s = mp.slot_of.get(storage.get(v, v))
+                    if s is not None and last.get(storage[v]) == i and (v.shape, v.dtype.str) == key \
+                            and storage[v] is v:
+                        slot = s
+                        break
+            if slot is None and free.get(key):
+                slot = free[key].pop()
+            if slot is None:
+                slot = len(mp.slots)
+                mp.slots.append((out.shape, out.dtype))
+            mp.slot_of[out] = slot
+            holder[slot] = out
+        # Values whose storage dies at node i: their slots return to the pool, others are released.
+        for v in set(n.inputs):
+            st = storage.get(v, v)
+            if last.get(st) != i or st in escaping:
+                continue
+            s = mp.slot_of.get(st)
+            if s is not None and holder.get(s) is st:
+                free.setdefault((st.shape, st.dtype.str), []).append(s)
+                holder.pop(s)
+            elif st in big and st.kind == "op":
+                mp.release_after.setdefault(i, []).append(st)
+    return mp
