@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+from common import best_time
 
 import graphc.functional as F
 import runtime.cpu_fused as cpu_fused
 from graphc import Tensor
 from graphc.jit import trace
-
-from common import best_time
 
 N = 1 << 24
 

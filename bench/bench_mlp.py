@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import numpy as np
+from common import best_time
 
 import graphc.functional as F
 import graphc.optimizer as optim
 from graphc import Parameter, Tensor
 from graphc.autodiff import GradManager
 from graphc.jit import trace
-
-from common import best_time
 
 SIZES = (784, 512, 512, 10)
 BATCH = 256

@@ -1,9 +1,7 @@
 """GradManager: records eager computation on a tape (a Graph) and differentiates it symbolically."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
-
+from collections.abc import Callable
 
 from passes.autodiff import grad as derive
 
@@ -56,7 +54,7 @@ class Tape:
             return
         ins = [self._input(t) for t in inputs]
         outs = self.graph.append(op, attrs, ins, [(t.shape, t.dtype) for t in outputs])
-        for t, v in zip(outputs, outs):
+        for t, v in zip(outputs, outs, strict=False):
             self._add(t, v)
         self.sig.append((op.name, _frozen(attrs) if attrs else (), tuple(self.pos[v] for v in ins)))
 
@@ -80,7 +78,8 @@ def _frozen(x):
 class BackwardProgram:
     """A compiled gradient computation for one tape structure: which recorded arrays it reads, its plan."""
 
-    def __init__(self, tape: Tape, ys: list[Value], dy_types: list, params: list[int]) -> None:
+    def __init__(self, tape: Tape, ys: list[Value], dy_types: list, params: list[int],
+                 device: str = "cpu") -> None:
         g = tape.graph
         n_fwd = len(g.nodes)
         dys = [g.add_input(s, d, name=f"dy{i}") for i, (s, d) in enumerate(dy_types)]
@@ -101,7 +100,7 @@ class BackwardProgram:
         # Where each input comes from: a tape position, or -1 - k for the k-th dy.
         self.sources = [tape.pos[v] if v in tape.pos else -1 - dys.index(v) for v in bg.inputs]
         from runtime.compile import compile_graph
-        self.plan = compile_graph(bg)
+        self.plan = compile_graph(bg, device=device)   # the plan runs where the recorded arrays live
 
     def run(self, tape: Tape, dys: list) -> list:
         """Gradient arrays for the recorded arrays of `tape` and the output gradients `dys`."""
@@ -110,12 +109,13 @@ class BackwardProgram:
 
     def run_recorded(self, tape: Tape, dys: list[Tensor]) -> list[Tensor]:
         """The same computation op by op through the front end, so an outer GradManager records it."""
-        env = {v: (tape.tensors[s] if s >= 0 else dys[-1 - s]) for v, s in zip(self.graph.inputs, self.sources)}
+        env = {v: (tape.tensors[s] if s >= 0 else dys[-1 - s])
+               for v, s in zip(self.graph.inputs, self.sources, strict=True)}
         dev = dys[0].device
         for c in self.graph.consts:
             env[c] = Tensor(c.data, dtype=c.dtype, device=dev)
         for n in self.graph.nodes:
-            for v, t in zip(n.outputs, apply(n.op.name, [env[v] for v in n.inputs], n.attrs)):
+            for v, t in zip(n.outputs, apply(n.op.name, [env[v] for v in n.inputs], n.attrs), strict=False):
                 env[v] = t
         return [env[v] for v in self.graph.outputs]
 
@@ -152,7 +152,10 @@ class GradManager:
 
     def detach(self, params=None) -> GradManager:
         """Stop tracking the given tensors (all when None)."""
-        ps = list(self._attached.values()) if params is None else ([params] if isinstance(params, Tensor) else params)
+        if params is None:
+            ps = list(self._attached.values())
+        else:
+            ps = [params] if isinstance(params, Tensor) else params
         for p in ps:
             self._attached.pop(id(p), None)
             self._callbacks.pop(id(p), None)
@@ -201,11 +204,12 @@ class GradManager:
         else:
             dys = list(dy) if isinstance(dy, (list, tuple)) else [dy]
             if len(dys) != len(ys):
-                raise GradError(f"GradManager.backward: {len(ys)} ys but {len(dys)} dys (at {user_location()})")
+                raise GradError(f"GradManager.backward: {len(ys)} ys but {len(dys)} dys "
+                                f"(at {user_location()})")
         from .functional import ones_like
         dys = [ones_like(t) if d is None else Tensor(d) if not isinstance(d, Tensor) else d
-               for t, d in zip(ys, dys)]
-        for t, d in zip(ys, dys):
+               for t, d in zip(ys, dys, strict=False)]
+        for t, d in zip(ys, dys, strict=False):
             if d.shape != t.shape:
                 raise GradError(f"GradManager.backward: dy of shape {d.shape} does not match y of shape "
                                 f"{t.shape} (at {user_location()})")
@@ -232,16 +236,18 @@ class GradManager:
             return []
         ys_v = [y_vals[i] for i in keep]
         dys = [dys[i] for i in keep]
+        dev = dys[0].device
         key = (tuple(tape.sig), tuple(tape.pos[v] for v in ys_v), tuple((d.shape, d.dtype.str) for d in dys),
-               tuple(tape.pos[tape.wrt[p]] for p in params))
+               tuple(tape.pos[tape.wrt[p]] for p in params), dev.kind)
         prog = _programs.get(key)
         if prog is None:
-            prog = _programs[key] = BackwardProgram(tape, ys_v, [(d.shape, d.dtype) for d in dys], params)
+            prog = _programs[key] = BackwardProgram(tape, ys_v, [(d.shape, d.dtype) for d in dys], params,
+                                                    dev.kind)
         ps = [self._attached[params[i]] for i in prog.params]
         if State.tapes:  # an outer GradManager records: differentiate through the gradient computation
-            return list(zip(ps, prog.run_recorded(tape, dys)))
-        dev = dys[0].device
-        return [(p, Tensor._wrap(dev.xp.asarray(g), dev)) for p, g in zip(ps, prog.run(tape, [d._data for d in dys]))]
+            return list(zip(ps, prog.run_recorded(tape, dys), strict=False))
+        arrays = prog.run(tape, [d._data for d in dys])
+        return [(p, Tensor._wrap(dev.xp.asarray(g), dev)) for p, g in zip(ps, arrays, strict=False)]
 
 
 

@@ -88,5 +88,9 @@ def get_default_device() -> str:
 
 def set_default_device(device: str = "xpux") -> None:
     """Make `device` the default for new Tensors."""
-    get_device(device)
+    try:
+        get_device(device)
+    except DeviceError as e:
+        from .ir.location import user_location
+        raise DeviceError(f"set_default_device: {e} (at {user_location()})") from None
     _default[0] = device

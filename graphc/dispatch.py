@@ -5,12 +5,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .device import get_device
 from .ir import FORWARD, REGISTRY, OpDef
 from .ir.dtypes import float_of, promote, scalar_dtype
 from .ir.errors import DeviceError, GraphcError, GraphcIndexError, ShapeError, with_context
-from .device import get_device
 from .ir.location import user_location
-
 
 # graphc.tensor sets this when it is imported (tensor.py builds on this module, hence the late binding).
 Tensor: type = None  # type: ignore[assignment]
@@ -65,13 +64,14 @@ def run_eager(op: OpDef, arrays: list, attrs: dict, xp) -> list:
     except GraphcError as e:
         raise with_context(e, op.name, user_location()) from None
     try:
-        r = op.kernel(xp, *arrays, **attrs)
+        with np.errstate(all="ignore"):  # as MegEngine: inf and nan results, no warnings
+            r = op.kernel(xp, *arrays, **attrs)
     except IndexError as e:
         raise GraphcIndexError(f"{op.name}: {e} (at {user_location()})") from None
     except ValueError as e:
         raise ShapeError(f"{op.name}: {e} (at {user_location()})") from None
     outs = [r] if len(types) == 1 else list(r)
-    for i, (a, (shape, dtype)) in enumerate(zip(outs, types)):
+    for i, (a, (_, dtype)) in enumerate(zip(outs, types)):
         if type(a) is not np.ndarray and not hasattr(a, "__cuda_array_interface__"):
             a = xp.asarray(a)
         if a.dtype != dtype:
@@ -90,7 +90,11 @@ def as_tensor(x, like=None):
     if isinstance(x, Tensor):
         return x
     if like is not None and isinstance(x, (int, float, bool, np.number, np.bool_)):
-        return Tensor._wrap(like._device.xp.asarray(x, dtype=scalar_dtype(x, like.dtype)), like._device)
+        # astype wraps out-of-range Python ints (int8 + 1000 -> -23) where asarray(dtype=) refuses them.
+        arr = np.asarray(x).astype(scalar_dtype(x, like.dtype))
+        return Tensor._wrap(like._device.xp.asarray(arr), like._device)
+    if like is not None and isinstance(x, (list, tuple)):  # as MegEngine: lists take the tensor's dtype
+        return Tensor(np.asarray(x), dtype=like.dtype, device=like._device)
     return Tensor(x, device=None if like is None else like._device)
 
 
@@ -110,7 +114,10 @@ def binary(opname: str, a, b, float_result: bool = False):
     elif not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
     da, db = a._meta().dtype, b._meta().dtype
-    d = da if da == db else promote(da, db)
+    try:
+        d = da if da == db else promote(da, db)
+    except GraphcError as e:
+        raise with_context(e, opname, user_location()) from None
     if float_result:
         d = float_of(d)
     return apply(opname, [cast(a, d), cast(b, d)])[0]

@@ -19,8 +19,8 @@ from passes.autodiff import grad as derive
 from .device import get_device
 from .dispatch import State, run_eager
 from .ir import GRADIENT, Graph, Value
-from .ir.evaluate import evaluate
 from .ir.errors import TraceError
+from .ir.evaluate import evaluate
 from .ir.location import user_location
 from .tensor import Parameter, Tensor, _serial
 

@@ -222,7 +222,7 @@ class Tensor:
         for tape in State.tapes:
             tape.rebind(self, new)
 
-    # ---- arithmetic -------------------------------------------------------------------------------------------
+    # ---- arithmetic ----------------------------------------------------------------------------------
     def __add__(self, o): return binary("add", self, o)
     def __radd__(self, o): return binary("add", o, self)
     def __sub__(self, o): return binary("sub", self, o)

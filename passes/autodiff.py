@@ -23,7 +23,7 @@ def grad(g: Graph, ys: Sequence[Value], dys: Sequence[Value], wrt: Sequence[Valu
             live.update(n.outputs)
             active.append(n)
     acc: dict[Value, Value] = {}
-    for y, dy in zip(ys, dys):
+    for y, dy in zip(ys, dys, strict=False):
         if y in live:
             _accumulate(g, acc, y, dy, role, None)
     for n in reversed(active):
@@ -31,9 +31,9 @@ def grad(g: Graph, ys: Sequence[Value], dys: Sequence[Value], wrt: Sequence[Valu
         if all(d is None for d in douts):
             continue
         with building(g, role, n.loc):
-            douts = [d if d is not None else _zeros_like(v) for d, v in zip(douts, n.outputs)]
+            douts = [d if d is not None else _zeros_like(v) for d, v in zip(douts, n.outputs, strict=False)]
             dins = n.op.vjp(n.inputs, n.outputs, douts, n.attrs)
-        for v, d in zip(n.inputs, dins):
+        for v, d in zip(n.inputs, dins, strict=False):
             if d is not None and v in live:
                 _accumulate(g, acc, v, d, role, n.loc)
     return [acc.get(w) for w in wrt]

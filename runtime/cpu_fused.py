@@ -162,7 +162,7 @@ class FusedCPUKernel:
 
     def _new_accs(self) -> list[np.ndarray]:
         accs = []
-        for o, n, uf, axes in self.acc_specs:
+        for o, _, uf, axes in self.acc_specs:
             if uf is None:
                 continue
             kshape = tuple(1 if i in axes else d for i, d in enumerate(self.loop_shape))

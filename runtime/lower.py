@@ -11,7 +11,6 @@ import functools
 import numpy as np
 
 from graphc.ir import Graph, OpNode, Value
-
 from passes.memory import MemoryPlan, plan_memory
 
 from . import cpu_emit

@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from graphs import emit, feeds_for, make, ops, reference
 
 from graphc.ir import building, verify
-from graphc.ir.graph import const
 from graphc.ir.dtypes import float32
+from graphc.ir.graph import const
 from passes.cse import cse
 from passes.dce import dce
 from passes.fold import fold
 from passes.fuse import fuse
 from passes.pipeline import optimize, passes_for
 from passes.simplify import simplify
-
-from graphs import emit, feeds_for, make, ops, reference
 
 F32 = float32
 
@@ -99,7 +98,7 @@ def test_fold_keeps_random_ops_and_broadcasts():
     (lambda x: x * 1.0, []),
     (lambda x: x + 0.0, []),
     (lambda x: x - 0.0, []),
-    (lambda x: -(-x), []),
+    (lambda x: emit("neg", [emit("neg", [x])]), []),
     (lambda x: x / 1.0, []),
     (lambda x: x ** 2.0, ["mul"]),
     (lambda x: x ** 0.5, ["sqrt"]),

@@ -100,12 +100,16 @@ def leaky_relu(inp, negative_slope: float = 0.01) -> Tensor:
 
 
 def clip(x, lower=None, upper=None) -> Tensor:
-    """Clamp into [lower, upper]; either bound may be None."""
+    """Clamp into [lower, upper]; either bound may be None; bounds may be tensors (broadcast)."""
     x = as_tensor(x)
     if lower is None and upper is None:
         raise ValueError("clip: at least one of lower and upper must be given")
+    if any(isinstance(b, Tensor) and b.size != 1 for b in (lower, upper)):
+        # Elementwise bounds: min(max(x, lower), upper); ties keep the gradient on x, as MegEngine.
+        r = x if lower is None else maximum(x, lower)
+        return r if upper is None else minimum(r, upper)
     bounds = [b for b in (lower, upper) if b is not None]
-    d = promote(x.dtype, *(scalar_dtype(float(b) if isinstance(b, Tensor) else b, x.dtype) for b in bounds))
+    d = promote(x.dtype, *(scalar_dtype(b.item() if isinstance(b, Tensor) else b, x.dtype) for b in bounds))
     lo = None if lower is None else float(lower)
     hi = None if upper is None else float(upper)
     return apply1("clip", [cast(x, d)], lower=lo, upper=hi)

@@ -25,7 +25,7 @@ def _spec(x: Tensor, key) -> tuple[tuple, list[Tensor]]:
     items = []
     for k in key:
         if isinstance(k, (list, np.ndarray)) or (isinstance(k, Tensor) and k.ndim > 0):
-            k = as_tensor(np.asarray(k) if isinstance(k, list) else k)
+            k = k if isinstance(k, Tensor) else Tensor(np.asarray(k), device=x.device)
             if k.dtype == np.bool_:
                 items.append(("mask", k))
                 continue
@@ -39,31 +39,58 @@ def _spec(x: Tensor, key) -> tuple[tuple, list[Tensor]]:
         raise GraphcIndexError(f"getitem: too many indices ({used}) for a tensor of shape {x.shape} "
                                f"(at {user_location()})")
     spec, arrays = [], []
+    dim = 0   # the axis of x the next item indexes
     for kind, k in items:
         if kind == "mask":
             if State.tracing is not None:
                 raise TraceError("indexing with a boolean mask has a data-dependent shape and cannot be "
                                  f"traced; use F.where instead (at {user_location()})")
+            if k.shape != x.shape[dim:dim + k.ndim]:
+                raise GraphcIndexError(f"getitem: a boolean mask of shape {k.shape} does not fit axes "
+                                       f"{dim}..{dim + k.ndim - 1} of shape {x.shape} (at {user_location()})")
             for nz in np.nonzero(k.numpy()):
                 spec.append(("array", len(arrays)))
                 arrays.append(Tensor(nz.astype(np.int32), device=x.device))
+            dim += k.ndim
         elif k is Ellipsis:
             spec.extend([("slice", None, None, None)] * (x.ndim - used))
+            dim += x.ndim - used
         elif k is None:
             spec.append(("none",))
         elif isinstance(k, slice):
             spec.append(("slice", _index_int(k.start), _index_int(k.stop), _index_int(k.step)))
+            dim += 1
         elif isinstance(k, Tensor):
             if k.dtype.kind not in "iu":
                 raise GraphcIndexError(f"getitem: index arrays must be integers, got {k.dtype} "
                                        f"(at {user_location()})")
+            check_index("getitem", k, x.shape[dim], dim)
             spec.append(("array", len(arrays)))
             arrays.append(cast(k, int32))
+            dim += 1
         elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
             spec.append(("int", int(k)))
+            dim += 1
         else:
             raise GraphcIndexError(f"getitem: unsupported index {k!r} (at {user_location()})")
     return tuple(spec), arrays
+
+
+def check_index(op: str, idx: Tensor, size: int, axis: int, negative: bool = True) -> None:
+    """Raise unless every entry of the integer tensor idx indexes an axis of length `size`.
+
+    Kernels do not check (a GPU one cannot raise), so eager code checks here; inside a symbolic trace
+    the values are unknown and nothing is checked.
+    """
+    if idx._data is None or idx.size == 0:
+        return
+    a = idx.numpy()
+    lo, hi = int(a.min()), int(a.max())
+    low = -size if negative else 0
+    if lo < low or hi >= size:
+        bad = lo if lo < low else hi
+        raise GraphcIndexError(f"{op}: index {bad} is out of bounds for axis {axis} with size {size} "
+                               f"(at {user_location()})")
 
 
 def getitem(x: Tensor, key) -> Tensor:

@@ -1,19 +1,16 @@
 """Neural-network functions: softmax, one_hot, dropout, embedding and the losses (F.nn)."""
 from __future__ import annotations
 
-
-
 from ..dispatch import apply, apply1, as_tensor, cast
 from ..ir.dtypes import float_of, int32
 from ..ir.errors import ShapeError
 from ..ir.location import user_location
 from ..tensor import Tensor
-from .elementwise import (abs, gelu, leaky_relu, log, logsigmoid, relu, sigmoid, silu, softplus,  # noqa: F401
-                          where)
-from .indexing import getitem
+from .elementwise import abs, gelu, leaky_relu, log, logsigmoid, relu, sigmoid, silu, softplus, where  # noqa: F401
+from .indexing import check_index, getitem
 from .linalg import linear  # noqa: F401
 from .reduction import logsumexp, max, mean, sum
-from .shape import gather, reshape, squeeze
+from .shape import gather, pad, reshape, squeeze  # noqa: F401  (F.nn.pad as in MegEngine)
 
 
 def _softmax_axis(ndim: int) -> int:
@@ -41,7 +38,9 @@ def logsoftmax(inp, axis: int | None = None) -> Tensor:
 
 def one_hot(inp, num_classes: int) -> Tensor:
     """One-hot rows (float32) for integer labels."""
-    return apply1("one_hot", [cast(as_tensor(inp), int32)], num_classes=int(num_classes))
+    labels = as_tensor(inp)
+    check_index("one_hot", labels, int(num_classes), labels.ndim, negative=False)
+    return apply1("one_hot", [cast(labels, int32)], num_classes=int(num_classes))
 
 
 def dropout(inp, drop_prob: float, training: bool = True) -> Tensor:
@@ -99,7 +98,8 @@ def cross_entropy(pred, label, axis: int = 1, with_logits: bool = True, label_sm
     pred, label = as_tensor(pred), cast(as_tensor(label), int32)
     pred = cast(pred, float_of(pred.dtype))
     if label.shape != pred.shape[:axis] + pred.shape[axis + 1:]:
-        raise ShapeError(f"cross_entropy: label of shape {label.shape} does not fit pred of shape {pred.shape} "
+        raise ShapeError(f"cross_entropy: label of shape {label.shape} does not fit pred of shape "
+                         f"{pred.shape} "
                          f"along axis {axis} (at {user_location()})")
     num_classes = pred.shape[axis]
     idx = reshape(label, label.shape[:axis] + (1,) + label.shape[axis:])
@@ -131,7 +131,8 @@ def binary_cross_entropy(pred, label, with_logits: bool = True, reduction: str =
 
 
 def hinge_loss(pred, label, norm: str = "L1", reduction: str = "mean") -> Tensor:
-    """Hinge loss for labels in {-1, 1}: per sample sum over axis 1 of max(0, 1 - pred*label) (or its square)."""
+    """Hinge loss for labels in {-1, 1}: per sample, the sum over axis 1 of max(0, 1 - pred*label)
+    (or of its square)."""
     pred, label = as_tensor(pred), as_tensor(label)
     _check_same("hinge_loss", pred, label)
     if norm not in ("L1", "L2"):
@@ -143,5 +144,5 @@ def hinge_loss(pred, label, norm: str = "L1", reduction: str = "mean") -> Tensor
 
 __all__ = ["softmax", "logsoftmax", "one_hot", "dropout", "embedding", "square_loss", "l1_loss",
            "cross_entropy", "binary_cross_entropy", "hinge_loss", "relu", "sigmoid", "leaky_relu", "gelu",
-           "silu", "softplus", "logsigmoid", "linear", "where"]
+           "silu", "softplus", "logsigmoid", "linear", "where", "pad"]
 

@@ -18,7 +18,7 @@ def _axes(name: str, x: Tensor, axis) -> tuple[int, ...]:
     try:
         return normalize_axes(axis, x.ndim)
     except AxisError as e:
-        raise with_context(e, name, user_location()) from None
+        raise with_context(AxisError(f"{e} (shape {x.shape})"), name, user_location()) from None
 
 
 def _reduce(name: str, x, axis, keepdims: bool) -> Tensor:

@@ -10,7 +10,7 @@ from ..dispatch import apply1, as_tensor, cast
 from ..ir.dtypes import int32, promote
 from ..ir.errors import AxisError, GraphcError, ShapeError, with_context
 from ..ir.location import user_location
-from ..ir.ops.common import normalize_axis, normalize_axes
+from ..ir.ops.common import normalize_axes, normalize_axis
 from ..tensor import Tensor
 
 
@@ -35,7 +35,8 @@ def reshape(inp, target_shape) -> Tensor:
     if -1 in shape:
         known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
         if known == 0 or x.size % known:
-            _fail("reshape", ShapeError(f"cannot reshape a tensor of shape {x.shape} into shape {tuple(shape)}"))
+            _fail("reshape", ShapeError(f"cannot reshape a tensor of shape {x.shape} "
+                                        f"into shape {tuple(shape)}"))
         shape[shape.index(-1)] = x.size // known
     shape = tuple(shape)
     return x if shape == x.shape else apply1("reshape", [x], shape=shape)
@@ -140,7 +141,7 @@ def split(inp, nsplits_or_sections, axis: int = 0) -> tuple[Tensor, ...]:
             _fail("split", ShapeError(f"sections {idx} do not fit axis {axis} of length {n}"))
         bounds = [0] + idx + [n]
     pre = (slice(None),) * axis
-    return tuple(getitem(x, pre + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:]))
+    return tuple(getitem(x, pre + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:], strict=False))
 
 
 def gather(inp, axis: int, index) -> Tensor:
@@ -150,6 +151,8 @@ def gather(inp, axis: int, index) -> Tensor:
         axis = normalize_axis(axis, x.ndim)
     except AxisError as err:
         _fail("gather", err)
+    from .indexing import check_index
+    check_index("gather", idx, x.shape[axis], axis)
     return apply1("gather", [x, cast(idx, int32)], axis=axis)
 
 
@@ -161,6 +164,8 @@ def scatter(inp, axis: int, index, source) -> Tensor:
         axis = normalize_axis(axis, x.ndim)
     except AxisError as err:
         _fail("scatter", err)
+    from .indexing import check_index
+    check_index("scatter", idx, x.shape[axis], axis)
     return apply1("scatter", [x, cast(idx, int32), cast(src, x.dtype)], axis=axis, accumulate=False)
 
 

@@ -55,20 +55,28 @@ def is_int(d: np.dtype) -> bool:
 
 
 def promote(*dts: np.dtype) -> np.dtype:
-    """Result dtype of an elementwise op over tensors of these dtypes."""
+    """Result dtype of an elementwise op over tensors of these dtypes (MegEngine's rules).
+
+    Floats win (float16 meeting a non-float tensor computes in float32); bool meeting a number gives
+    float32; integers of one signedness widen; unsigned meeting signed integers is refused.
+    """
     first = dts[0]
     if all(d == first for d in dts):
         return first
     floats = [d for d in dts if d.kind == "f"]
     if floats:
         wide = max(floats, key=lambda d: d.itemsize)
-        # As MegEngine: float16 meeting an integer tensor computes in float32.
+        # As MegEngine: float16 meeting an integer or bool tensor computes in float32.
         return float32 if wide == float16 and len(floats) < len(dts) else wide
+    if any(d.kind == "b" for d in dts):
+        return float32 if any(d.kind in "iu" for d in dts) else bool_
     ints = [d for d in dts if d.kind in "iu"]
-    if ints:
-        r = np.result_type(*ints)
-        return r if r in SUPPORTED else int32
-    return bool_
+    if len({d.kind for d in ints}) > 1:
+        from .location import user_location
+        raise DTypeError("dtype promotion between different signedness is undefined: "
+                         + ", ".join(str(d) for d in ints) + f" (at {user_location()})")
+    r = np.result_type(*ints)
+    return r if r in SUPPORTED else int32
 
 
 def scalar_dtype(value: object, other: np.dtype) -> np.dtype:
@@ -76,7 +84,8 @@ def scalar_dtype(value: object, other: np.dtype) -> np.dtype:
     if isinstance(value, (bool, np.bool_)):
         return other
     if isinstance(value, (int, np.integer)):
-        return other if other.kind != "b" else int32
+        # As MegEngine: a bool tensor meeting a Python int computes in float32.
+        return other if other.kind != "b" else float32
     if isinstance(value, (float, np.floating)):
         return other if other.kind == "f" else float32
     raise DTypeError(f"unsupported scalar {value!r} of type {type(value).__name__}")

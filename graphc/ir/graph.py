@@ -80,7 +80,8 @@ class OpNode:
         self.role = role
 
     def __repr__(self) -> str:
-        return f"<OpNode {self.op.name} {[v.label() for v in self.inputs]} -> {[v.label() for v in self.outputs]}>"
+        ins, outs = [v.label() for v in self.inputs], [v.label() for v in self.outputs]
+        return f"<OpNode {self.op.name} {ins} -> {outs}>"
 
 
 class Graph:

@@ -1,6 +1,8 @@
 """Adam and AdamW (MegEngine's formulas: bias-corrected moments, eps outside the square root)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..functional import zeros, zeros_like
 from ..tensor import Parameter, Tensor
 from .optimizer import Optimizer
@@ -20,7 +22,7 @@ class Adam(Optimizer):
                 raise ValueError(f"Invalid beta parameter at index {i}: {b}")
         if weight_decay < 0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
+        super().__init__(params, {"lr": lr, "weight_decay": weight_decay, "betas": tuple(betas), "eps": eps})
 
     def _create_state(self, param: Parameter) -> dict[str, Tensor]:
         # The step count is a tensor, so a traced step reads and advances it on every replay.
@@ -29,6 +31,9 @@ class Adam(Optimizer):
 
     def _updates(self, group: dict) -> None:
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        # As MegEngine, 1 - beta is computed in float32 (the bias corrections below are float32 too,
+        # and the two roundings cancel in the first steps).
+        c1, c2 = (float(np.float32(1.0) - np.float32(b)) for b in (b1, b2))
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -37,8 +42,8 @@ class Adam(Optimizer):
             if wd and not self.decoupled:
                 g = g + p * wd
             step = st["step"] + 1.0
-            m = st["exp_avg"] * b1 + g * (1.0 - b1)
-            v = st["exp_avg_sq"] * b2 + g * g * (1.0 - b2)
+            m = st["exp_avg"] * b1 + g * c1
+            v = st["exp_avg_sq"] * b2 + g * g * c2
             delta = (m / (1.0 - b1 ** step)) / ((v / (1.0 - b2 ** step)) ** 0.5 + eps)
             if wd and self.decoupled:
                 delta = delta + p * wd

@@ -1,4 +1,4 @@
-"""Optimizer: parameter groups, state, state_dict; updates are written with graph ops so traces include them."""
+"""Optimizer: parameter groups, state, state_dict; updates are graph ops, so traces include them."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -71,7 +71,8 @@ class Optimizer:
     def state_dict(self) -> dict:
         """Hyper-parameters by group (params as indices) and per-parameter state as NumPy arrays."""
         index = {id(p): i for i, p in enumerate(self._params())}
-        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+        groups = [{**{k: v for k, v in g.items() if k != "params"},
+                   "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
         state = {index[pid]: {k: t.numpy() for k, t in st.items()}
                  for pid, st in self._state.items() if st and pid in index}
@@ -82,7 +83,7 @@ class Optimizer:
         params = self._params()
         if len(state["param_groups"]) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
-        for g, sg in zip(self.param_groups, state["param_groups"]):
+        for g, sg in zip(self.param_groups, state["param_groups"], strict=False):
             if len(g["params"]) != len(sg["params"]):
                 raise ValueError("loaded state dict has a group of a different size")
             g.update({k: v for k, v in sg.items() if k != "params"})
@@ -92,5 +93,6 @@ class Optimizer:
                 old = own[k]
                 arr = np.asarray(v, dtype=old.dtype)
                 if arr.shape != old.shape:
-                    raise ValueError(f"state {k!r} of parameter {i} has shape {arr.shape}, expected {old.shape}")
+                    raise ValueError(f"state {k!r} of parameter {i} has shape {arr.shape}, "
+                                     f"expected {old.shape}")
                 own[k]._assign(Tensor(arr, device=old.device))

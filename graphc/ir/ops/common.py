@@ -9,8 +9,11 @@ from ..graph import Value, const, emit
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     """NumPy broadcasting of shapes, or a ShapeError naming all of them."""
-    if all(s == shapes[0] for s in shapes):
-        return shapes[0]
+    first = shapes[0]
+    if len(shapes) == 2 and (shapes[1] == first or shapes[1] == ()):
+        return first
+    if all(s == first for s in shapes):
+        return first
     nd = max(len(s) for s in shapes)
     out = []
     for i in range(nd):
@@ -60,7 +63,8 @@ def sum_to(g: Value, shape: tuple[int, ...]) -> Value:
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape) if d == 1 and g.shape[i + lead] != 1)
+    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape)
+                                      if d == 1 and g.shape[i + lead] != 1)
     if axes:
         g = emit("sum", [g], axis=axes, keepdims=True)
     if g.shape != shape:

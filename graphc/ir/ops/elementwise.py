@@ -244,8 +244,9 @@ def _mod(xp, a, b, out=None):
     return xp.fmod(a, b) if a.dtype.kind == "f" else xp.remainder(a, b)
 
 
-# a = trunc(a / b) * b + y, so d/db = -trunc(a / b) = -(a - y) / b.
-binary("mod", None, "fmod({0},{1})", _b(lambda a, b, y, dy: (dy, -(dy * (a - y) / b))), kernel=_mod)
+# As MegEngine: only the dividend is differentiated (d/da = 1); the divisor gets no gradient (None),
+# though mathematically d/db = -trunc(a / b).
+binary("mod", None, "fmod({0},{1})", _b(lambda a, b, y, dy: (dy, None)), kernel=_mod)
 
 
 def _pow_rule(a, b, y, dy):
@@ -273,7 +274,7 @@ binary("atan2", "arctan2", "atan2({0},{1})",
 for _name, _uf, _c in (("equal", "equal", "=="), ("not_equal", "not_equal", "!="), ("less", "less", "<"),
                        ("less_equal", "less_equal", "<="), ("greater", "greater", ">"),
                        ("greater_equal", "greater_equal", ">=")):
-    binary(_name, _uf, "({0}%s{1})" % _c, None, "cmp")
+    binary(_name, _uf, "({0}" + _c + "{1})", None, "cmp")
 binary("logical_and", "logical_and", "({0}&&{1})", None, "bool")
 binary("logical_or", "logical_or", "({0}||{1})", None, "bool")
 binary("logical_xor", "logical_xor", "({0}!={1})", None, "bool")

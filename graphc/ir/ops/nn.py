@@ -16,6 +16,9 @@ def _infer_one_hot(types, attrs):
 
 
 def _one_hot(xp, x, num_classes):
+    if xp is np and x.size and (x.min() < 0 or x.max() >= num_classes):
+        bad = x[(x < 0) | (x >= num_classes)].flat[0]
+        raise IndexError(f"label {bad} is out of range for {num_classes} classes")
     return (x[..., None] == xp.arange(num_classes, dtype=x.dtype)).astype(np.int32)
 
 

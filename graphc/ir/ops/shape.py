@@ -66,7 +66,7 @@ def _infer_concat(types, attrs):
     for s, e in types[1:]:
         if e != d:
             raise DTypeError(f"operands have dtypes {', '.join(str(t[1]) for t in types)}")
-        if len(s) != len(s0) or any(a != b for i, (a, b) in enumerate(zip(s, s0)) if i != axis):
+        if len(s) != len(s0) or any(a != b for i, (a, b) in enumerate(zip(s, s0, strict=False)) if i != axis):
             raise ShapeError(f"shapes {', '.join(str(t[0]) for t in types)} differ off axis {axis}")
     out = list(s0)
     out[axis] = sum(s[axis] for s, _ in types)
@@ -119,7 +119,7 @@ def _index_shape(shape, spec, array_types):
         if item[0] == "slice" and item[3] == 0:
             raise GraphcIndexError("slice step cannot be zero")
         dim += 1
-    for s, d in array_types:
+    for _, d in array_types:
         if d.kind not in "iu":
             raise DTypeError(f"index arrays must be integers, got {d}")
     dummy = np.lib.stride_tricks.as_strided(np.zeros(1, bool_), shape, (0,) * len(shape))
@@ -156,11 +156,39 @@ def _infer_setitem(types, attrs):
     return [(shape, d)]
 
 
+def _add_at(xp, out, idx, vals) -> None:
+    """out[idx] += vals, accumulating over repeated indices."""
+    if hasattr(xp.add, "at"):      # NumPy, and CuPy >= 13
+        xp.add.at(out, idx, vals)
+    else:
+        import cupyx
+        cupyx.scatter_add(out, idx, vals)
+
+
+def _assign_last(xp, out, idx, vals) -> None:
+    """out[idx] = vals where the last of repeated indices wins (as MegEngine), on every array module.
+
+    NumPy assigns in order; CuPy's order is undefined, so there the last write to each position is
+    picked explicitly.
+    """
+    if xp is np:
+        out[idx] = vals
+        return
+    pos = xp.arange(out.size).reshape(out.shape)[idx]
+    vals = xp.broadcast_to(vals, pos.shape).reshape(-1)
+    pos = pos.reshape(-1)
+    _, first_of_reversed = xp.unique(pos[::-1], return_index=True)
+    keep = pos.size - 1 - first_of_reversed
+    out.reshape(-1)[pos[keep]] = vals[keep]
+
+
 def _setitem(xp, x, v, *arrays, spec, accumulate):
     out = x.copy()
     idx = build_index(spec, arrays)
     if accumulate:
-        xp.add.at(out, idx, xp.broadcast_to(v, out[idx].shape))
+        _add_at(xp, out, idx, xp.broadcast_to(v, out[idx].shape))
+    elif arrays:
+        _assign_last(xp, out, idx, v)
     else:
         out[idx] = v
     return out
@@ -185,7 +213,8 @@ def _infer_gather(types, attrs):
     axis = attrs["axis"]
     if idt.kind not in "iu":
         raise DTypeError(f"index must be integers, got {idt}")
-    if len(ishape) != len(shape) or any(a > b for i, (a, b) in enumerate(zip(ishape, shape)) if i != axis):
+    if len(ishape) != len(shape) or any(a > b for i, (a, b) in enumerate(zip(ishape, shape, strict=True))
+                                        if i != axis):
         raise ShapeError(f"index of shape {ishape} does not fit input of shape {shape} off axis {axis}")
     return [(ishape, d)]
 
@@ -215,7 +244,7 @@ def _infer_scatter(types, attrs):
     _infer_gather(types[:2], attrs)
     if sd != d:
         raise DTypeError(f"source dtype {sd} differs from input dtype {d}")
-    if any(a > b for a, b in zip(ishape, sshape)) or len(sshape) != len(ishape):
+    if any(a > b for a, b in zip(ishape, sshape, strict=False)) or len(sshape) != len(ishape):
         raise ShapeError(f"index of shape {ishape} does not fit source of shape {sshape}")
     return [(shape, d)]
 
@@ -225,9 +254,9 @@ def _scatter(xp, x, index, src, axis, accumulate):
     idx = _along(xp, index, axis)
     src = src[tuple(slice(0, n) for n in index.shape)]
     if accumulate:
-        xp.add.at(out, idx, src)
+        _add_at(xp, out, idx, src)
     else:
-        out[idx] = src
+        _assign_last(xp, out, idx, src)
     return out
 
 
@@ -238,7 +267,7 @@ def _scatter_vjp(ins, outs, douts, attrs):
         "scatter", [dy, index, zeros(index.shape, dy.dtype)], axis=axis, accumulate=False)
     ds = emit("gather", [dy, index], axis=axis)
     if ds.shape != src.shape:
-        pad = tuple((0, s - i) for s, i in zip(src.shape, ds.shape))
+        pad = tuple((0, s - i) for s, i in zip(src.shape, ds.shape, strict=False))
         ds = emit("pad", [ds], pad_width=pad, value=0.0)
     return [dx, None, ds]
 
@@ -271,12 +300,12 @@ def _infer_tile(types, attrs):
     reps = attrs["reps"]
     if len(reps) != len(shape):
         raise ShapeError(f"reps {reps} must have one entry per axis of {shape}")
-    return [(tuple(s * r for s, r in zip(shape, reps)), d)]
+    return [(tuple(s * r for s, r in zip(shape, reps, strict=False)), d)]
 
 
 def _tile_vjp(ins, outs, douts, attrs):
     x, = ins
-    inter = tuple(v for r, s in zip(attrs["reps"], x.shape) for v in (r, s))
+    inter = tuple(v for r, s in zip(attrs["reps"], x.shape, strict=False) for v in (r, s))
     g = emit("reshape", [douts[0]], shape=inter)
     g = emit("sum", [g], axis=tuple(range(0, 2 * x.ndim, 2)), keepdims=False)
     return [g]
@@ -289,10 +318,12 @@ def _infer_same(types, attrs):
     return [types[0]]
 
 
-register(OpDef("roll", "shape", _infer_same,
-               lambda xp, x, shift, axis: xp.roll(x, shift, axis=axis),
-               lambda ins, outs, douts, attrs: [emit("roll", [douts[0]], shift=tuple(-s for s in attrs["shift"]),
-                                                     axis=attrs["axis"])]))
+def _roll_vjp(ins, outs, douts, attrs):
+    return [emit("roll", [douts[0]], shift=tuple(-s for s in attrs["shift"]), axis=attrs["axis"])]
+
+
+register(OpDef("roll", "shape", _infer_same, lambda xp, x, shift, axis: xp.roll(x, shift, axis=axis),
+               _roll_vjp))
 
 
 def _infer_pad(types, attrs):
@@ -300,11 +331,12 @@ def _infer_pad(types, attrs):
     pw = attrs["pad_width"]
     if len(pw) != len(shape) or any(a < 0 or b < 0 for a, b in pw):
         raise ShapeError(f"pad_width {pw} does not fit a tensor of shape {shape}")
-    return [(tuple(s + a + b for s, (a, b) in zip(shape, pw)), d)]
+    return [(tuple(s + a + b for s, (a, b) in zip(shape, pw, strict=False)), d)]
 
 
 def _pad_vjp(ins, outs, douts, attrs):
-    spec = tuple(("slice", a, a + s, None) for s, (a, b) in zip(ins[0].shape, attrs["pad_width"]))
+    spec = tuple(("slice", a, a + s, None)
+                 for s, (a, _) in zip(ins[0].shape, attrs["pad_width"], strict=True))
     return [emit("getitem", [douts[0]], spec=spec)]
 
 
