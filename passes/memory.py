@@ -25,6 +25,7 @@ class MemoryPlan:
     slots: list[tuple[tuple[int, ...], np.dtype]] = field(default_factory=list)
     slot_of: dict[Value, int] = field(default_factory=dict)
     release_after: dict[int, list[Value]] = field(default_factory=dict)   # node index -> values to drop
+    inplace: dict[Value, Value] = field(default_factory=dict)   # new state value -> state input it overwrites
 
     @property
     def bytes(self) -> int:
@@ -50,7 +51,7 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
     escaping = {storage.get(v, v) for v in g.roots()}
     big = {v for n in g.nodes for v in n.outputs if v.size * v.dtype.itemsize >= min_bytes}
 
-    mp = MemoryPlan()
+    mp = MemoryPlan(inplace=_inplace_updates(g, min_bytes))
     free: dict[tuple, list[int]] = {}
     holder: dict[int, Value] = {}
     for i, n in enumerate(g.nodes):
@@ -86,3 +87,39 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
             elif st in big and st.kind == "op":
                 mp.release_after.setdefault(i, []).append(st)
     return mp
+
+
+def _inplace_updates(g: Graph, min_bytes: int) -> dict[Value, Value]:
+    """State updates whose new value may be written into the state's own buffer.
+
+    Safe when the state is read by nothing scheduled after the op producing its new value (inside a
+    fused group: by nothing after that value's own node), and neither is a graph output. The buffer is
+    the parameter's own, as in MegEngine's in-place optimizer updates; tensors sharing it see the update.
+    """
+    index = {n: i for i, n in enumerate(g.nodes)}
+    readers: dict[Value, list[int]] = {}
+    for i, n in enumerate(g.nodes):
+        for v in n.inputs:
+            readers.setdefault(v, []).append(i)
+    outputs = set(g.outputs)
+    out: dict[Value, Value] = {}
+    for s, v in g.updates:
+        p = v.producer
+        if (p is None or v.type != s.type or s in outputs or v in outputs or s.size * s.dtype.itemsize < min_bytes
+                or not ((p.op.elementwise and p.op.ufunc is not None) or p.op.name == "fused")
+                or max(readers.get(s, [-1])) > index[p]):
+            continue
+        if p.op.name == "fused" and not _last_reader_inside(p, s, v):
+            continue
+        out[v] = s
+    return out
+
+
+def _last_reader_inside(node, s: Value, v: Value) -> bool:
+    """In a fused group, v's node is the last to read the group input standing for s."""
+    sub = node.attrs["subgraph"]
+    inner_s = [w for w, outer in zip(sub.inputs, node.inputs) if outer is s]
+    inner_v = sub.outputs[node.outputs.index(v)]
+    nodes = sub.nodes
+    pos = next(i for i, m in enumerate(nodes) if inner_v in m.outputs)
+    return all(i <= pos for i, m in enumerate(nodes) for w in m.inputs if w in inner_s)

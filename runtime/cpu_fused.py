@@ -37,7 +37,8 @@ def set_threads(n: int | None) -> None:
         _pool = None
 
 
-def _executor() -> ThreadPoolExecutor:
+def executor() -> ThreadPoolExecutor:
+    """The shared worker pool for large groups."""
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="graphc")
@@ -174,14 +175,16 @@ class FusedCPUKernel:
             accs.append(np.full(kshape, init, dtype=dt))
         return accs
 
-    def __call__(self, *arrays):
+    def __call__(self, *arrays, out: dict | None = None):
+        """Run the group; `out` may give arrays (or None) to write elementwise outputs into."""
         ls = self.loop_shape
         ins = [np.asarray(a).reshape(self._aligned(v)) for a, v in zip(arrays, self.sub.inputs)]
         outs = []
         for o, v in enumerate(self.sub.outputs):
             spec = next((s for s in self.acc_specs if s[0] == o), None)
+            given = out.get(o) if out else None
             if spec is None:
-                outs.append(np.empty(ls, v.dtype))
+                outs.append(given.reshape(ls) if given is not None else np.empty(ls, v.dtype))
             elif spec[2] is None:
                 outs.append(np.empty(tuple(1 if i in spec[3] else d for i, d in enumerate(ls)), v.dtype))
             else:
@@ -195,7 +198,7 @@ class FusedCPUKernel:
             step = -(-n0 // workers)
             step = -(-step // self.rows) * self.rows
             parts = [self._new_accs() for _ in range(workers)]
-            futs = [_executor().submit(self.part, ins, outs, parts[w], self._scratch_for(w), w * step,
+            futs = [executor().submit(self.part, ins, outs, parts[w], self._scratch_for(w), w * step,
                                        min(n0, (w + 1) * step)) for w in range(workers) if w * step < n0]
             for f in futs:
                 f.result()

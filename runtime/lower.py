@@ -7,6 +7,7 @@ generated CUDA kernel (GPU).
 from __future__ import annotations
 
 import functools
+import logging
 
 import numpy as np
 
@@ -14,9 +15,11 @@ from graphc.ir import Graph, OpNode, Value
 from passes.memory import MemoryPlan, plan_memory
 
 from . import cpu_emit
+from .cpu_c import CFusedKernel, Unsupported
 from .cpu_fused import FusedCPUKernel, iteration_shape
 from .plan import Plan
 
+log = logging.getLogger("graphc.runtime")
 INLINE_MAX = 1 << 15   # fused groups up to this many elements run as plain ufunc calls
 
 
@@ -56,12 +59,22 @@ class _Emitter:
         self.names.update(zip(outs, names))
         self.calls += 1
 
+    def target(self, v: Value) -> str | None:
+        """Where v is written: a persistent slot, or (in place) the buffer of the state it updates."""
+        slot = self.memory.slot_of.get(v)
+        if slot is not None:
+            return f"m{slot}"
+        state = self.memory.inplace.get(v)
+        if state is not None:
+            self.env["_own"] = _own
+            return f"_own({self.arg(state)})"
+        return None
+
     def node(self, n: OpNode, prefix: str) -> None:
         args = [self.arg(v) for v in n.inputs]
-        slot = self.memory.slot_of.get(n.outputs[0])
         expr = None
         if self.xp is np:
-            expr = cpu_emit.expression(n, args, self.env, f"m{slot}" if slot is not None else None)
+            expr = cpu_emit.expression(n, args, self.env, self.target(n.outputs[0]))
         elif n.op.ufunc is not None:
             self.env[f"u_{n.op.ufunc}"] = getattr(self.xp, n.op.ufunc)
             expr = f"u_{n.op.ufunc}({', '.join(args)})"
@@ -76,6 +89,20 @@ class _Emitter:
         dead = [self.names[v] for v in values if v in self.names and not self.names[v].startswith(("a", "c"))]
         if dead:
             self.lines.append(f"del {', '.join(dead)}")
+
+
+def _cpu_kernel(n: OpNode):
+    """The compiled C loop for a large fused group when possible, else the NumPy chunked loop."""
+    try:
+        return CFusedKernel(n)
+    except Unsupported as e:
+        log.debug("fused group %s runs on NumPy: %s", n.attrs["name"], e)
+        return FusedCPUKernel(n)
+
+
+def _own(a):
+    """`a` when the plan may write into it (a writable NumPy array), else None (a new array)."""
+    return a if type(a) is np.ndarray and a.flags.writeable and a.flags.c_contiguous else None
 
 
 def lower(g: Graph, device: str = "cpu") -> Plan:
@@ -106,8 +133,10 @@ def lower(g: Graph, device: str = "cpu") -> Plan:
             for v, inner in zip(n.outputs, sub.outputs):
                 em.names[v] = em.arg(inner)
         else:
-            em.env[f"f{i}"] = FusedCPUKernel(n)
-            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
+            em.env[f"f{i}"] = _cpu_kernel(n)
+            outs = {j: em.target(v) for j, v in enumerate(n.outputs) if em.target(v)}
+            extra = f", out={{{', '.join(f'{j}: {t}' for j, t in outs.items())}}}" if outs else ""
+            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)}{extra})")
         em.release(em.memory.release_after.get(i, []))
     rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
     body = ["with _errstate(all='ignore'):"] + ["    " + ln for ln in em.lines]

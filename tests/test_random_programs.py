@@ -1,12 +1,15 @@
 """Property test: random programs give the same values and gradients eagerly, traced at opt level 0,
-traced at opt level 3, and traced at level 3 with the cache-blocked (chunked, threaded) fused kernels."""
+traced at opt level 3, and traced at level 3 with every fused group on the large-group kernels (the C
+loop and NumPy's cache-blocked loop, chunked and threaded)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphc.functional as F
+import runtime.cpu_c as cpu_c
 import runtime.cpu_fused as cpu_fused
 import runtime.lower as lower
 from graphc import Parameter
@@ -75,15 +78,22 @@ def test_random_programs_agree(prog):
             close(a, b)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(programs)
-def test_random_programs_agree_with_chunked_kernels(prog):
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(prog=programs)
+def test_random_programs_agree_with_large_group_kernels(prog, backend, monkeypatch):
+    """Every fused group runs as a large-group kernel: the C loop, or NumPy's chunked loop (tiny chunks)."""
     want = evaluate(prog, "eager")
+    monkeypatch.setenv("GRAPHC_CPU_BACKEND", backend)
+    cpu_c.compiler.cache_clear()
     saved = lower.INLINE_MAX, cpu_fused.CHUNK, cpu_fused.PARALLEL_MIN
     lower.INLINE_MAX, cpu_fused.CHUNK, cpu_fused.PARALLEL_MIN = 0, 4, 8   # many chunks, two threads
     try:
         got = evaluate(prog, 3)
     finally:
         lower.INLINE_MAX, cpu_fused.CHUNK, cpu_fused.PARALLEL_MIN = saved
+        monkeypatch.delenv("GRAPHC_CPU_BACKEND")
+        cpu_c.compiler.cache_clear()
     for a, b in zip(got, want):
         close(a, b)

@@ -1,0 +1,239 @@
+"""Fused groups compiled to C: one vectorized loop per group, built with the system C compiler.
+
+NumPy ufuncs run one op per pass; a C loop keeps every intermediate in registers and calls glibc's
+vector math (libmvec: expf, tanhf, ... on 8 lanes). Groups this generator cannot express (integer
+dtypes, general broadcasting, max/min reductions) and machines without a compiler use the NumPy
+chunked kernel instead (runtime/cpu_fused.py). Libraries are cached on disk by source hash.
+GRAPHC_CPU_BACKEND=numpy turns this backend off.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+from graphc.ir import Graph, OpNode, Value
+from graphc.ir.errors import GraphcError
+
+from . import cpu_fused
+
+log = logging.getLogger("graphc.runtime")
+
+_CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.bool_): "_Bool"}
+_VECTOR_MATH = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos",
+                "atan", "erf", "pow", "atan2")
+_TWO_ARGS = {"pow", "atan2"}
+# Where C's library functions differ from NumPy on NaN (fmax ignores it, np.maximum propagates it).
+_OVERRIDES = {
+    "maximum": "(({0}) < ({1}) || ({1}) != ({1}) ? ({1}) : ({0}))",
+    "minimum": "(({0}) > ({1}) || ({1}) != ({1}) ? ({1}) : ({0}))",
+    "relu": "(({0}) < 0 ? (T)0 : ({0}))",
+    "clip": "(({0}) < (T)({lower}) ? (T)({lower}) : (({0}) > (T)({upper}) ? (T)({upper}) : ({0})))",
+}
+_REDUCE = {"sum", "mean"}
+ALIGN = 64
+
+
+class Unsupported(GraphcError):
+    """This group cannot be compiled to C (the caller uses the NumPy kernel)."""
+
+
+@functools.lru_cache(maxsize=1)
+def compiler() -> str | None:
+    """The C compiler to use (CC, else gcc or cc on PATH), or None."""
+    if os.environ.get("GRAPHC_CPU_BACKEND", "c") == "numpy":
+        return None
+    for cand in (os.environ.get("CC"), "gcc", "cc"):
+        if cand and shutil.which(cand):
+            return cand
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _flags() -> tuple[str, ...]:
+    base = ["-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC"]
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = f.read()
+        if " avx2 " in cpu and " fma " in cpu:
+            base += ["-mavx2", "-mfma"]
+    except OSError:
+        pass
+    return tuple(base)
+
+
+def _cache_dir() -> str:
+    d = os.environ.get("GRAPHC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphc")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+@functools.lru_cache(maxsize=256)
+def _build(src: str, single: bool) -> ctypes.CDLL:
+    cc = compiler()
+    flags = list(_flags()) + (["-fsingle-precision-constant"] if single else [])
+    key = hashlib.sha256("\0".join([src, cc, *flags]).encode()).hexdigest()[:24]
+    path = os.path.join(_cache_dir(), f"fused-{key}.so")
+    if not os.path.exists(path):
+        with tempfile.TemporaryDirectory() as tmp:
+            c = os.path.join(tmp, "k.c")
+            with open(c, "w") as f:
+                f.write(src)
+            out = os.path.join(tmp, "k.so")
+            for libs in (["-lmvec", "-lm"], ["-lm"]):  # libmvec is glibc's; elsewhere plain libm
+                r = subprocess.run([cc, *flags, c, "-o", out, *libs], capture_output=True, text=True)
+                if r.returncode == 0:
+                    break
+            else:
+                raise Unsupported(f"C compiler failed: {r.stderr.strip()[:500]}")
+            tmp_final = path + f".{os.getpid()}.tmp"
+            shutil.copyfile(out, tmp_final)
+            os.replace(tmp_final, path)   # atomic: concurrent processes never load a half-written file
+    return ctypes.CDLL(path)
+
+
+def _header(ct: str) -> str:
+    suffix = "f" if ct == "float" else ""
+    # Parenthesized names: tgmath.h defines the double-precision names as macros.
+    decls = " ".join(f"GV {ct} ({fn}{suffix})({ct}{', ' + ct if fn in _TWO_ARGS else ''});" for fn in _VECTOR_MATH)
+    return ("#include <tgmath.h>\n#include <stddef.h>\n"
+            '#define GV __attribute__((__simd__("notinbranch")))\n'
+            f"{decls}\ntypedef {ct} T;\n")
+
+
+class CFusedKernel:
+    """A fused node compiled to a C loop; same calling convention as FusedCPUKernel."""
+
+    def __init__(self, node: OpNode) -> None:
+        if compiler() is None:
+            raise Unsupported("no C compiler")
+        sub: Graph = node.attrs["subgraph"]
+        self.name = node.attrs["name"]
+        self.sub = sub
+        self.shape = cpu_fused.iteration_shape(sub)
+        self.size = int(np.prod(self.shape, dtype=np.int64))
+        floats = {v.dtype for n in sub.nodes for v in n.inputs + n.outputs if v.dtype.kind == "f"}
+        if len(floats) != 1 or any(v.dtype not in _CTYPE for n in sub.nodes for v in n.inputs + n.outputs):
+            raise Unsupported("needs one float dtype (float32 or float64) and bools")
+        self.dtype = floats.pop()
+        self.src, self.n_acc = self._generate()
+        lib = _build(self.src, self.dtype == np.float32)
+        self.fn = lib.kernel
+        self.fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t]
+        self.fn.restype = None
+
+    def _index(self, v: Value) -> str:
+        """How input v is indexed from the flat position i (full, scalar, or a broadcast trailing block)."""
+        if v.size == 1:
+            return "0"
+        if v.shape == self.shape:
+            return "i"
+        shape = tuple(d for d in v.shape)
+        while shape and shape[0] == 1:
+            shape = shape[1:]
+        if shape == self.shape[len(self.shape) - len(shape):]:
+            return f"i % {int(np.prod(shape, dtype=np.int64))}"
+        raise Unsupported(f"input of shape {v.shape} broadcasts in a way the C loop does not handle")
+
+    def _generate(self) -> tuple[str, int]:
+        sub = self.sub
+        ct = _CTYPE[self.dtype]
+        names: dict[Value, str] = {}
+        lines = ["void kernel(void** ins, void** outs, double* accs, ptrdiff_t start, ptrdiff_t stop) {"]
+        for k, v in enumerate(sub.inputs):
+            lines.append(f"  const {_CTYPE[v.dtype]}* restrict x{k} = (const {_CTYPE[v.dtype]}*)ins[{k}];")
+        out_index = {v: k for k, v in enumerate(sub.outputs)}
+        for v, k in out_index.items():
+            if v.producer.op.name not in _REDUCE:
+                lines.append(f"  {_CTYPE[v.dtype]}* restrict o{k} = ({_CTYPE[v.dtype]}*)outs[{k}];")
+        accs = [n for n in sub.nodes if n.op.name in _REDUCE]
+        for a in range(len(accs)):
+            lines.append(f"  double acc{a} = 0;")
+        red = "".join(f" reduction(+:acc{a})" for a in range(len(accs)))
+        lines.append(f"  #pragma omp simd{red}")
+        lines.append("  for (ptrdiff_t i = start; i < stop; i++) {")
+        for k, v in enumerate(sub.inputs):
+            lines.append(f"    {_CTYPE[v.dtype]} in{k} = x{k}[{self._index(v)}];")
+            names[v] = f"in{k}"
+        for c in sub.consts:
+            if c.dtype not in _CTYPE:
+                raise Unsupported(f"constant of dtype {c.dtype}")
+            names[c] = f"(({_CTYPE[c.dtype]}){_literal(c.data.reshape(()).item())})"
+        acc_i = 0
+        for j, n in enumerate(sub.nodes):
+            out = n.outputs[0]
+            args = [names[v] for v in n.inputs]
+            if n.op.name in _REDUCE:
+                if len(n.attrs["axis"]) != len(self.shape):
+                    raise Unsupported("only full reductions")
+                lines.append(f"    acc{acc_i} += (double)({args[0]});")
+                acc_i += 1
+                continue
+            tmpl = _OVERRIDES.get(n.op.name) or n.op.cuda
+            if tmpl is None:
+                raise Unsupported(f"op {n.op.name} has no C expression")
+            attrs = {k: (_literal(v) if v is not None else ("-INFINITY" if k == "lower" else "INFINITY"))
+                     for k, v in n.attrs.items() if isinstance(v, (int, float)) or v is None}
+            expr = tmpl.replace("T_OUT", _CTYPE[out.dtype]).format(*args, **attrs)
+            lines.append(f"    {_CTYPE[out.dtype]} t{j} = {expr};")
+            names[out] = f"t{j}"
+            if out in out_index:
+                lines.append(f"    o{out_index[out]}[i] = t{j};")
+        lines.append("  }")
+        for a in range(len(accs)):
+            lines.append(f"  accs[{a}] = acc{a};")
+        lines.append("}")
+        return _header(ct) + "\n".join(lines) + "\n", len(accs)
+
+    def _run(self, ins, outs, start: int, stop: int) -> np.ndarray:
+        acc = np.zeros(max(self.n_acc, 1), np.float64)
+        self.fn(ins, outs, acc.ctypes.data, start, stop)
+        return acc
+
+    def __call__(self, *arrays, out: dict | None = None):
+        """Run the group; `out` may give contiguous arrays to write elementwise outputs into."""
+        keep = [np.ascontiguousarray(a, dtype=v.dtype) for a, v in zip(arrays, self.sub.inputs)]
+        ins = (ctypes.c_void_p * max(len(keep), 1))(*[a.ctypes.data for a in keep])
+        results: list = []
+        for o, v in enumerate(self.sub.outputs):
+            given = out.get(o) if out else None
+            results.append(None if v.producer.op.name in _REDUCE
+                           else given if given is not None else np.empty(v.shape, v.dtype))
+        outs = (ctypes.c_void_p * max(len(results), 1))(*[0 if r is None else r.ctypes.data for r in results])
+        n = self.size
+        workers = cpu_fused.threads() if n >= cpu_fused.PARALLEL_MIN else 1
+        if workers == 1:
+            parts = [self._run(ins, outs, 0, n)]
+        else:
+            per = -(-n // workers)                     # ceil(n / workers), then up to a multiple of ALIGN
+            step = -(-per // ALIGN) * ALIGN
+            futs = [cpu_fused.executor().submit(self._run, ins, outs, lo, min(n, lo + step))
+                    for lo in range(0, n, step)]
+            parts = [f.result() for f in futs]
+        total = np.sum(parts, axis=0)
+        acc_i = 0
+        for o, v in enumerate(self.sub.outputs):
+            if results[o] is None:
+                s = total[acc_i]
+                if v.producer.op.name == "mean":
+                    s = s / n
+                results[o] = np.asarray(s, dtype=v.dtype).reshape(v.shape)
+                acc_i += 1
+        return results[0] if len(results) == 1 else tuple(results)
+
+
+def _literal(x: float) -> str:
+    if isinstance(x, bool):
+        return "1" if x else "0"
+    if x != x:
+        return "NAN"
+    if x in (float("inf"), float("-inf")):
+        return "INFINITY" if x > 0 else "-INFINITY"
+    return repr(float(x))

@@ -1,0 +1,151 @@
+"""The C backend for fused groups: every C-expressible elementwise op against the reference semantics,
+NumPy's NaN behaviour, reductions, broadcasting, threads, and the fallbacks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import runtime.cpu_c as cpu_c
+import runtime.cpu_fused as cpu_fused
+from graphc.ir import REGISTRY, Graph, building, emit
+from graphc.ir.evaluate import evaluate
+from graphc.ir.graph import const
+from passes.fuse import fuse
+
+pytestmark = pytest.mark.skipif(cpu_c.compiler() is None, reason="no C compiler")
+
+BOOL_IN = {"logical_not", "logical_and", "logical_or", "logical_xor"}
+NOT_FUSED = {"stop_gradient"}
+BOOL_OUT = {"isnan", "isinf", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
+ATTRS = {"leaky_relu": {"slope": 0.1}, "clip": {"lower": -0.5, "upper": 0.75}, "astype": {"dtype": "float32"}}
+
+
+def fused_node(build, specs):
+    """Build inputs of the given (shape, dtype), apply `build`, fuse, and return the single fused node."""
+    g = Graph()
+    ins = [g.add_input(s, d) for s, d in specs]
+    with building(g):
+        out = build(*ins)
+    g.outputs = list(out) if isinstance(out, (list, tuple)) else [out]
+    g = fuse(g)
+    nodes = [n for n in g.nodes if n.op.name == "fused"]
+    assert len(nodes) == 1, [n.op.name for n in g.nodes]
+    return nodes[0]
+
+
+def compare(node, arrays, **tol):
+    sub = node.attrs["subgraph"]
+    env = evaluate(sub, dict(zip(sub.inputs, arrays)))
+    want = [env[v] for v in sub.outputs]
+    got = cpu_c.CFusedKernel(node)(*arrays)
+    got = [got] if len(want) == 1 else list(got)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), **tol)
+
+
+def _elementwise_cases():
+    for name, op in sorted(REGISTRY.items()):
+        if op.elementwise and op.cuda is not None and name not in BOOL_IN | NOT_FUSED and name != "where":
+            for dt in (np.float32, np.float64):
+                yield name, np.dtype(dt)
+
+
+@pytest.mark.parametrize("name, dtype", list(_elementwise_cases()))
+def test_every_c_expressible_op_matches_reference(name, dtype):
+    n_in = 2 if REGISTRY[name].infer.__qualname__.startswith("_infer_binary") else 1
+    attrs = ATTRS.get(name, {})
+    if name == "astype":
+        attrs = {"dtype": str(dtype)}
+
+    def build(*xs):
+        y = emit(name, list(xs[:n_in]), **attrs)
+        if name in BOOL_OUT:
+            y = emit("astype", [y], dtype=str(dtype))
+        return emit("add", [emit("mul", [y, const(1.5, dtype)]), xs[0]])
+    node = fused_node(build, [((4096,), dtype)] * n_in)
+    rng = np.random.default_rng(0)
+    arrays = [(rng.random(4096) * 1.6 - 0.8).astype(dtype) for _ in range(n_in)]
+    if name in ("log", "sqrt", "log1p", "pow"):
+        arrays = [np.abs(a) + 0.1 for a in arrays]
+    # libmvec's vector functions are within a few ulp.
+    compare(node, arrays, rtol=2e-6 if dtype == np.float32 else 1e-13, atol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum", "relu", "clip"])
+def test_nan_propagates_as_in_numpy(name):
+    n_in = 2 if name in ("maximum", "minimum") else 1
+    node = fused_node(lambda *xs: emit("add", [emit(name, list(xs), **ATTRS.get(name, {})), xs[0]]),
+                      [((8,), np.dtype(np.float32))] * n_in)
+    a = np.array([np.nan, 1, -1, np.nan, 2, -3, 0.5, np.inf], np.float32)
+    b = np.array([0, np.nan, np.nan, np.nan, 1, 1, -1, 0], np.float32)
+    compare(node, [a, b][:n_in], equal_nan=True)
+
+
+def test_full_reductions_with_prologue():
+    f32 = np.dtype(np.float32)
+    def build(p, y):
+        d = p - y
+        return [emit("mean", [d * d], axis=(0, 1), keepdims=False),
+                emit("sum", [d * p], axis=(0, 1), keepdims=False), d * 2.0]
+    node = fused_node(build, [((64, 64), f32), ((64, 64), f32)])
+    rng = np.random.default_rng(1)
+    compare(node, [rng.standard_normal((64, 64)).astype(f32), rng.standard_normal((64, 64)).astype(f32)],
+            rtol=1e-5)
+
+
+def test_trailing_broadcast_and_unsupported_forms():
+    f32 = np.dtype(np.float32)
+    node = fused_node(lambda x, b: emit("relu", [x + b]) * 2.0, [((32, 16), f32), ((16,), f32)])
+    rng = np.random.default_rng(2)
+    compare(node, [rng.standard_normal((32, 16)).astype(f32), rng.standard_normal(16).astype(f32)])
+    col = fused_node(lambda x, b: emit("relu", [x + b]) * 2.0, [((32, 16), f32), ((32, 1), f32)])
+    with pytest.raises(cpu_c.Unsupported):
+        cpu_c.CFusedKernel(col)
+    mx = fused_node(lambda x: emit("max", [x * 2.0], axis=(0,), keepdims=False), [((32,), f32)])
+    with pytest.raises(cpu_c.Unsupported):
+        cpu_c.CFusedKernel(mx)
+    i32 = fused_node(lambda x: (x + x) * x, [((32,), np.dtype(np.int32))])
+    with pytest.raises(cpu_c.Unsupported):
+        cpu_c.CFusedKernel(i32)
+
+
+def test_threads_split_the_range(monkeypatch):
+    monkeypatch.setattr(cpu_fused, "PARALLEL_MIN", 16)
+    cpu_fused.set_threads(2)
+    try:
+        f32 = np.dtype(np.float32)
+        def build(x):
+            t = emit("tanh", [x])
+            return [t * 3.0, emit("sum", [t * x], axis=(0,), keepdims=False)]
+        node = fused_node(build, [((1000,), f32)])
+        compare(node, [np.linspace(-2, 2, 1000, dtype=np.float32)], rtol=1e-5)
+    finally:
+        cpu_fused.set_threads(None)
+
+
+def test_writes_into_given_output_and_caches_the_library(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    f64 = np.dtype(np.float64)
+    node = fused_node(lambda x: emit("exp", [x]) - 1.0, [((257,), f64)])
+    k = cpu_c.CFusedKernel(node)
+    x = np.linspace(0, 1, 257)
+    target = np.empty(257)
+    r = k(x, out={0: target})
+    assert r is target
+    np.testing.assert_allclose(target, np.expm1(x), rtol=1e-12)
+    cpu_c._build.cache_clear()
+    libs = list(tmp_path.glob("fused-*.so"))
+    assert len(libs) == 1
+    cpu_c.CFusedKernel(node)                      # built again from the same source: loaded from disk
+    assert list(tmp_path.glob("fused-*.so")) == libs
+
+
+def test_backend_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("GRAPHC_CPU_BACKEND", "numpy")
+    cpu_c.compiler.cache_clear()
+    try:
+        node = fused_node(lambda x: emit("exp", [x]) * 2.0, [((8,), np.dtype(np.float32))])
+        with pytest.raises(cpu_c.Unsupported):
+            cpu_c.CFusedKernel(node)
+    finally:
+        cpu_c.compiler.cache_clear()
