@@ -271,6 +271,11 @@ class trace:
             return _unflatten(out_spec, [Tensor._wrap(t._data, t._device) for t in out_leaves])
         return compiled.run(leaves)
 
+    def dump(self, file, **kwargs) -> None:
+        """Write the most recent trace to a plan file (MegEngine's trace.dump; see saved_plan.dump_trace)."""
+        from .saved_plan import dump_trace
+        dump_trace(self, file, **kwargs)
+
     @property
     def graph(self) -> Graph:
         """The traced (unoptimized) graph of the most recent signature."""

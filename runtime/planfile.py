@@ -12,6 +12,8 @@ import hashlib
 import importlib.metadata
 import os
 import platform
+import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -137,7 +139,8 @@ def save(graph: Graph, path: Dest, *, arg_names: Sequence[str], output_names: Se
               "signature": {"inputs": sig_in, "outputs": outs, "states": states},
               "test_vector": tv, "metadata": meta}
     # Refuse here anything the loader would refuse, so no file is written that cannot be read back.
-    _check_description(header, parse_table([_spec_entry(a) for a in arrays])[0])
+    table = _table_without_checksums(arrays)
+    _check_description(dict(header, arrays=table), parse_table(table)[0])
     write(path, header, arrays)
 
 
@@ -145,16 +148,23 @@ def _io(name: str, v) -> dict:
     return {"name": name, "shape": list(v.shape), "dtype": str(np.dtype(v.dtype))}
 
 
-def _spec_entry(a: np.ndarray) -> dict:
-    return {"dtype": str(a.dtype), "shape": list(a.shape), "offset": 0, "nbytes": a.nbytes,
-            "sha256": "0" * 64}
+def _table_without_checksums(arrays: list[np.ndarray]) -> list[dict]:
+    table, offset = [], 0
+    for a in arrays:
+        table.append({"dtype": str(a.dtype), "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes,
+                      "sha256": "0" * 64})
+        offset += a.nbytes
+    return table
 
 
 def _version() -> str:
-    try:
-        return importlib.metadata.version("graphc")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    v = getattr(sys.modules.get("graphc"), "__version__", None)   # set once graphc is imported
+    if v is None:
+        try:
+            v = importlib.metadata.version("graphc")
+        except importlib.metadata.PackageNotFoundError:
+            v = "unknown"
+    return v
 
 
 def _auto_metadata() -> dict:
@@ -238,8 +248,8 @@ def _check_description(h: dict, specs: list[ArraySpec]) -> tuple:
     Returns the graph, its decoder (constants to attach), the signature and the test vector's array indices.
     """
     version = h.get("format_version")
-    if version not in READABLE_VERSIONS or isinstance(version, bool):
-        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+    if type(version) is not int or version not in READABLE_VERSIONS:   # not 1.0, not true
+        newer = type(version) is int and version > FORMAT_VERSION
         refuse(f"the plan file has format version {str(version)[:20]}"
                f"{', written by a newer graphc' if newer else ''}; this graphc reads version "
                f"{', '.join(map(str, READABLE_VERSIONS))}")
@@ -337,6 +347,20 @@ def _check_test_vector_refs(d: object, g: Graph, inputs: list[IOSpec], specs) ->
     return ins, res
 
 
+def describe(pf: PlanFile) -> dict:
+    """A JSON-ready description of a checked plan file (what `graphc info` prints)."""
+    def io(s: IOSpec) -> dict:
+        return {"name": s.name, "shape": list(s.shape), "dtype": str(s.dtype), "kind": s.kind, "of": s.of}
+    ops = Counter(n.op.name for n in pf.graph.nodes)
+    return {"format_version": pf.format_version, "opset": pf.opset, "opset_matches": pf.opset_matches,
+            "device": pf.device, "opt_level": pf.opt_level, "test_vector": pf.test_vector is not None,
+            "inputs": [io(s) for s in pf.inputs], "outputs": [io(s) for s in pf.outputs],
+            "states": [io(s) for s in pf.states], "updates": len(pf.graph.updates),
+            "nodes": len(pf.graph.nodes), "ops": dict(ops.most_common()),
+            "roles": dict(Counter(n.role for n in pf.graph.nodes).most_common()),
+            "sizes": pf.sizes, "metadata": pf.metadata}
+
+
 # ---- test vectors ----------------------------------------------------------------------------------------
 
 def has_random_ops(g: Graph) -> bool:
@@ -345,10 +369,21 @@ def has_random_ops(g: Graph) -> bool:
 
 
 def run_plan(plan: Plan, inputs: Sequence, states: Sequence) -> list[np.ndarray]:
-    """Run a plan on host arrays (moved to its device) and return host arrays."""
+    """Run a plan on host arrays (moved to its device) and return host arrays; the arrays are not changed.
+
+    A training plan may update a state's buffer in place (when it may write into it): the states go in as
+    read-only views, so a test run never trains the live model, the loaded state or the file's arrays.
+    """
     xp = _xp(plan.device)
-    res = plan.fn(*[xp.asarray(a) for a in inputs], *[xp.asarray(a) for a in states])
-    return [np.asarray(_host(a)) for a in res]
+    res = plan.fn(*[_readonly(xp.asarray(a)) for a in inputs], *[_readonly(xp.asarray(a)) for a in states])
+    return [np.array(_host(a)) for a in res]
+
+
+def _readonly(a):
+    if isinstance(a, np.ndarray):
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
 def make_test_vector(graph: Graph, inputs: Sequence[np.ndarray], state_arrays: Sequence[np.ndarray],
@@ -422,4 +457,5 @@ def _one_line(e: BaseException) -> str:
 
 
 __all__ = ["FORMAT_VERSION", "IOSpec", "PlanFile", "TestVector", "save", "read", "load", "compile_plan",
-           "make_test_vector", "check_test_vector", "run_plan", "has_random_ops", "opset_fingerprint"]
+           "describe", "make_test_vector", "check_test_vector", "run_plan", "has_random_ops",
+           "opset_fingerprint"]

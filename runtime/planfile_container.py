@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import secrets
+import stat
 import struct
-import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -96,9 +98,13 @@ def write(dest: Dest, header: dict, arrays: list[np.ndarray]) -> None:
         return
     path = os.path.abspath(os.fspath(dest))
     folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # os.open with 0o666 applies the umask, as a plain open() would (mkstemp would make it private).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
+            if os.path.exists(path) and hasattr(os, "fchmod"):   # replacing a file keeps its permissions
+                os.fchmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             for c in _chunks(head, datas):
                 f.write(c)
             f.flush()
@@ -213,7 +219,7 @@ def parse_table(table: object) -> tuple[list[ArraySpec], int]:
         check_dict(e, what, {"dtype", "shape", "offset", "nbytes", "sha256"})
         dt = check_dtype(e["dtype"], what)
         shape = check_shape(e["shape"], what)
-        n = int(np.prod(shape, dtype=object)) * dt.itemsize
+        n = math.prod(shape) * dt.itemsize
         if check_int(e["nbytes"], f"{what}'s size", 0) != n:
             refuse(f"{what} declares {e['nbytes']} bytes, but {dt}{list(shape)} takes {n}")
         if check_int(e["offset"], f"{what}'s offset", 0) != offset:
