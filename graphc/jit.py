@@ -203,7 +203,7 @@ class trace:
         self.opt_level = opt_level
         self._cache: dict[tuple, _Compiled] = {}
         self._last: _Compiled | None = None
-        self._last_key: tuple | None = None
+        self._last_sig: tuple | None = None   # (structure, tensor types) of the last traced call
         self.traces = 0
         if function is not None:
             functools.update_wrapper(self, function)
@@ -229,17 +229,19 @@ class trace:
             key = (spec, tuple((t._data.shape, t._data.dtype, t._device.name) for t in leaves))
         compiled = self._cache.get(key)
         if compiled is None:
-            self._log_retrace(key)
+            sig = (spec, [(t._data.shape, t._data.dtype, t._device.name) for t in leaves])
+            self._log_retrace(sig)
+            self._last_sig = sig
             return self._trace(key, spec, leaves, args, kwargs)
         self._last = compiled
         return compiled.run(leaves)
 
-    def _log_retrace(self, key: tuple) -> None:
+    def _log_retrace(self, sig: tuple) -> None:
         name = getattr(self.__wrapped__, "__name__", "function")
-        if self._last_key is None:
+        if self._last_sig is None:
             log.info("tracing %s for the first time", name)
         else:
-            log.info("retracing %s: %s", name, _why(self._last_key, key))
+            log.info("retracing %s: %s", name, _why(self._last_sig, sig))
         if self.traces + 1 == RETRACE_WARNING:
             warnings.warn(f"{name} was traced {RETRACE_WARNING} times; its input shapes, dtypes or "
                           "Python arguments keep changing", stacklevel=3)
@@ -263,7 +265,7 @@ class trace:
         out_spec = _flatten(result, out_leaves)
         compiled = _Compiled(tr, len(leaves), out_spec, out_leaves, [t.device for t in leaves], self.opt_level)
         self._cache[key] = compiled
-        self._last, self._last_key = compiled, key
+        self._last = compiled
         self.traces += 1
         if not self.symbolic:  # the eager run already applied the step
             for p in compiled.grad_params:
@@ -301,9 +303,8 @@ def _arg_names(fn: Callable, n: int) -> list[str]:
 
 
 def _why(old: tuple, new: tuple) -> str:
-    split = [(k[0], k[1]) if len(k) == 2 and isinstance(k[0], tuple) and k[0][:1] == ("tuple",) else (None, k)
-             for k in (old, new)]
-    (ospec, otypes), (nspec, ntypes) = split
+    """Why a call's signature differs from the last traced one, in words."""
+    (ospec, otypes), (nspec, ntypes) = old, new
     if ospec != nspec or len(otypes) != len(ntypes):
         return "the Python structure, the number of tensors or a non-tensor argument changed"
     for i, (a, b) in enumerate(zip(otypes, ntypes)):
