@@ -22,15 +22,20 @@ def _ufunc_kernel(name: str):
     return kernel
 
 
+def _check_kind(kind: str, d) -> None:
+    """Operand dtype rules: float (floating only), num (no bool), bool (bool only); others take any."""
+    if kind == "float":
+        require_float(d)
+    elif kind == "num" and d == bool_:
+        raise DTypeError(f"does not take bool operands, got {d}")
+    elif kind == "bool" and d != bool_:
+        raise DTypeError(f"needs bool operands, got {d}")
+
+
 def _infer_unary(kind: str):
     def infer(types, attrs):
         (shape, d), = types
-        if kind == "float":
-            require_float(d)
-        elif kind == "num" and d == bool_:
-            raise DTypeError(f"does not take bool operands, got {d}")
-        elif kind == "bool" and d != bool_:
-            raise DTypeError(f"needs bool operands, got {d}")
+        _check_kind(kind, d)
         return [(shape, bool_ if kind in ("test", "bool") else d)]
     return infer
 
@@ -38,12 +43,7 @@ def _infer_unary(kind: str):
 def _infer_binary(kind: str):
     def infer(types, attrs):
         d = same_dtype(types)
-        if kind == "float":
-            require_float(d)
-        elif kind == "num" and d == bool_:
-            raise DTypeError(f"does not take bool operands, got {d}")
-        elif kind == "bool" and d != bool_:
-            raise DTypeError(f"needs bool operands, got {d}")
+        _check_kind(kind, d)
         shape = broadcast_shapes(types[0][0], types[1][0])
         return [(shape, bool_ if kind in ("cmp", "bool") else d)]
     return infer
