@@ -442,7 +442,7 @@ def reduction_source(stage: Stage, layouts: list[Layout], name: str, opts: Optio
         lines.append("  __syncthreads();")
         lines.append("  if (!g_last) return;")
         lines.append("  __threadfence();")
-        lines += init("  ")
+        lines += [f"  acc{j} = {c[0]};" for j, (_, c) in enumerate(accs)]
         lines.append(f"  for (int b = threadIdx.x; b < (int)gridDim.x; b += {BLOCK}) {{")
         for j, (a, _) in enumerate(accs):
             lines.append(f"    acc{j} = g_comb{j}(acc{j}, ((volatile {cx.storage(a)}*)part{j})[b]);")

@@ -115,10 +115,17 @@ def extreme(dt: np.dtype, lowest: bool) -> str:
 _FLOAT_LIT = re.compile(r"(?<![\w.{])((?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.}])")
 
 
-def _float_suffix(template: str) -> str:
-    # Decimal literals in templates are doubles in C; in float kernels they would promote the whole
-    # expression to double, so they get an f suffix.
-    return _FLOAT_LIT.sub(r"\1f", template)
+_INT_LIT = re.compile(r"(?<![\w.{])(\d+)(?![\w.}])")
+
+
+def _float_literals(template: str, ctype: str) -> str:
+    # Literals in templates are written for the reader: in C a decimal literal is a double (it would
+    # promote a float kernel's math to double) and an integer one makes calls like fmax(x, 0) mixed,
+    # which nvcc resolves to a host-only std template. Give them the kernel's float type instead.
+    if ctype == "float":
+        template = _FLOAT_LIT.sub(r"\1f", template)
+        return _INT_LIT.sub(r"\1.0f", template)
+    return _INT_LIT.sub(r"\1.0", template)
 
 
 def _int_template(name: str, tmpl: str) -> str:
@@ -172,8 +179,8 @@ def op_expr(node, args: list[str]) -> str:
         tmpl = _int_template(op.name, op.cuda)
     else:
         tmpl = op.cuda
-    if t == "float":
-        tmpl = _float_suffix(tmpl)
+    if t in ("float", "double") and op.name not in ("astype", "where") and in_dt != BOOL:
+        tmpl = _float_literals(tmpl, t)
     tmpl = re.sub(r"\bT_OUT\b", t_out, tmpl)
     tmpl = re.sub(r"\bT\b", t, tmpl)
     attrs = {k: (literal(v, in_dt) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)

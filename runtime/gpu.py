@@ -25,8 +25,10 @@ from .gpu_graph import CaptureError, CudaGraphPlan, PlanMemoryPool
 __all__ = ["CaptureError", "CudaGraphPlan", "FusedKernel", "PlanMemoryPool", "compile_kernel",
            "fused_kernel", "kernel_cache_size"]
 
-# No -arch here: CuPy adds the one of the current device (sm_90 on Hopper) itself.
-NVRTC_OPTIONS: tuple[str, ...] = ("--std=c++17",)
+# No -arch here: CuPy adds the one of the current device (sm_90 on Hopper) itself; the sources need
+# no header and no language-standard flag (NVRTC's default suffices), so nothing can clash with
+# the options CuPy adds.
+NVRTC_OPTIONS: tuple[str, ...] = ()
 
 _KERNELS: dict[tuple[str, str], cupy.RawKernel] = {}
 _SM_COUNT: dict[int, int] = {}
@@ -92,11 +94,11 @@ class _Launch:
 class FusedKernel:
     """A fused node's generated kernels; call with one CuPy array per node input."""
 
-    def __init__(self, node: OpNode, opts: Options = Options()) -> None:
+    def __init__(self, node: OpNode, opts: Options | None = None) -> None:
         self.node = node
         self.sub = node.attrs["subgraph"]
         self.name = str(node.attrs.get("name", "fused"))
-        self.opts = opts
+        self.opts = opts or Options()
         self.fallback: str | None = None      # why the node runs op by op, if it does
         self.stages: list[Stage] = []
         try:
@@ -166,6 +168,6 @@ class FusedKernel:
         return res[0] if len(res) == 1 else tuple(res)
 
 
-def fused_kernel(node: OpNode, opts: Options = Options()) -> Callable[..., object]:
+def fused_kernel(node: OpNode, opts: Options | None = None) -> Callable[..., object]:
     """The callable running a fused node on the GPU: `(*cupy_arrays) -> array or tuple of arrays`."""
     return FusedKernel(node, opts)

@@ -26,3 +26,8 @@ class Plan:
 
     def __repr__(self) -> str:
         return f"<Plan {self.device} {self.stats}>"
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter's inline picture of the optimized graph (None without graphviz's `dot`)."""
+        from graphc.viz import repr_svg
+        return repr_svg(self)

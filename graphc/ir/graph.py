@@ -189,6 +189,11 @@ class Graph:
         from .printing import format_graph
         return format_graph(self)
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter's inline picture (None without graphviz's `dot`, so the text form shows)."""
+        from graphc.viz import repr_svg
+        return repr_svg(self)
+
 
 # The graph under construction, for Value operators and vjp rules.
 _building: list[tuple[Graph, str, str | None]] = []

@@ -1,0 +1,92 @@
+"""The `graphc` command: `graphc render PLANFILE -o out.svg`, plus the plan-file commands `run` and `info`.
+
+Each subcommand registers itself on the subparsers object and stores its handler as `func`, which
+returns the exit status (0, or 1 with one line on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .ir.errors import GraphcError
+
+
+def add_render_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register `graphc render`."""
+    from .viz import FORMATS
+    from .viz.scene import PARTS
+    p = subparsers.add_parser("render", help="draw a saved plan's graph (SVG, PNG, PDF or DOT)",
+                              description="Draw a saved plan: data nodes and operator nodes, gradient and "
+                                          "update parts in their own colours, fused kernels as clusters.")
+    p.add_argument("plan", help="the plan file")
+    p.add_argument("-o", "--output", help=f"the picture, format by suffix ({', '.join(FORMATS)}); "
+                                          "default: the plan file's name with .svg")
+    p.add_argument("--part", choices=list(PARTS), default="all", help="which part to draw (default: all)")
+    p.add_argument("--optimized", action="store_true",
+                   help="draw the compiled plan (fused kernels as clusters) instead of the saved graph")
+    p.add_argument("--collapse-fused", action="store_true", help="draw each fused kernel as one box")
+    p.add_argument("--no-shapes", action="store_true", help="leave dtypes and shapes off the data nodes")
+    fold = p.add_mutually_exclusive_group()
+    fold.add_argument("--fold", action="store_true", default=None, help="fold repeated blocks (default: large graphs)")
+    fold.add_argument("--no-fold", dest="fold", action="store_false", help="draw every operator")
+    p.set_defaults(func=render_command)
+
+
+def render_command(args: argparse.Namespace) -> int:
+    """`graphc render`: load the plan file and write its picture."""
+    from . import viz
+    out = Path(args.output) if args.output else Path(args.plan).with_suffix(".svg")
+    try:
+        loaded = load_plan_file(args.plan)
+        obj = loaded.plan if args.optimized else loaded
+        _check_part(obj, args.part, args.plan)
+        viz.render(obj, out, part=args.part, shapes=not args.no_shapes, collapse_fused=args.collapse_fused,
+                   fold=args.fold)
+    except (GraphcError, OSError, ValueError) as e:
+        msg = str(e) if isinstance(e, GraphcError) else f"{type(e).__name__}: {e}"
+        print(f"graphc: error: {msg}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}")
+    return 0
+
+
+def _check_part(obj: object, part: str, path: str) -> None:
+    """Refuse to write an empty picture: plans saved for inference have no gradient or update part."""
+    from .viz.scene import build_scene
+    from .viz.source import resolve
+    if part != "all" and not build_scene(resolve(obj)[0], part, True).items:
+        raise GraphcError(f"{path} has no {part} part to draw (a plan dumped with optimize_for_inference=True "
+                          "keeps only the forward computation)")
+
+
+def load_plan_file(path: str) -> object:
+    """The loaded plan file (it has .plan and .graph), or a GraphcError saying why not."""
+    import graphc
+    load = getattr(graphc, "load", None)
+    if load is None:
+        raise GraphcError(f"cannot read {path}: this graphc has no plan-file loader (graphc.load)")
+    if not Path(path).is_file():
+        raise GraphcError(f"no plan file at {path}")
+    return load(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `graphc` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="graphc", description="graphc: a static computation-graph compiler")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_render_command(sub)
+    # Plan-file commands live with the plan-file code; more subcommands register here the same way.
+    from .cli_plan import add_plan_commands
+    add_plan_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `graphc` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

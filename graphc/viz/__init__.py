@@ -1,0 +1,11 @@
+"""Pictures of graphs: forward, gradient and update parts, fused plans; DOT text and rendered files.
+
+    graphc.viz.to_dot(obj, part="gradient")      # DOT text, no graphviz binary needed
+    graphc.viz.render(obj, "step.svg")           # SVG, PNG, PDF or DOT by suffix (needs `dot`)
+
+`obj` is a Graph, a Plan, a traced function or a loaded plan file.
+"""
+from .picture import to_dot
+from .render import FORMATS, GraphvizNotFoundError, render, repr_svg
+
+__all__ = ["to_dot", "render", "repr_svg", "FORMATS", "GraphvizNotFoundError"]

@@ -1,0 +1,111 @@
+"""The picture before it becomes DOT: operator items (fused subgraphs opened or not), groups, parts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from graphc.ir import FORWARD, GRADIENT, UPDATE, Graph, OpNode, Value
+
+PARTS = {"forward": {FORWARD}, "gradient": {GRADIENT}, "update": {UPDATE}, "all": {FORWARD, GRADIENT, UPDATE}}
+
+
+@dataclass(eq=False)
+class Group:
+    """A fused kernel, drawn as a cluster labelled with its name and element count."""
+
+    key: str
+    name: str
+    elements: int
+    ops: list[str]
+    parent: Group | None
+
+
+@dataclass(eq=False)
+class Item:
+    """One operator box: an op node, a collapsed fused node, or a folded run of repeated blocks."""
+
+    key: str
+    op: str
+    role: str
+    ins: list[Value]
+    outs: list[Value]
+    group: Group | None = None          # the fused group it is drawn in
+    node: OpNode | None = None
+    roles: frozenset = frozenset()      # roles inside (a collapsed fused node may mix them)
+    kernel: Group | None = None         # set when this item is a collapsed fused node
+    fold: object = None                 # set when this item stands for folded repeats (fold.Fold)
+
+
+@dataclass(eq=False)
+class Scene:
+    """Items in topological order plus what the graph says about its values."""
+
+    items: list[Item]
+    groups: list[Group]
+    home: dict[Value, Group | None]      # the group a value lives in (None: outside any kernel)
+    inputs: list[Value]
+    outputs: list[Value]
+    updates: list[tuple[Value, Value]]
+    wanted: set[str]
+    folded: set[Value] = field(default_factory=set)   # values only folded copies read: not drawn
+
+
+def build_scene(g: Graph, part: str, collapse_fused: bool) -> Scene:
+    """Flatten `g` (opening fused subgraphs unless collapsed) and keep the items of `part`."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {sorted(PARTS)}, got {part!r}")
+    items: list[Item] = []
+    groups: list[Group] = []
+    home: dict[Value, Group | None] = {}
+    _flatten(g.nodes, {}, None, items, groups, home, collapse_fused)
+    wanted = PARTS[part]
+    kept = [it for it in items if it.roles & wanted]
+    return Scene(kept, groups, home, list(g.inputs), list(g.outputs), list(g.updates), wanted)
+
+
+def _flatten(nodes: list[OpNode], alias: dict[Value, Value], ctx: Group | None, items: list[Item],
+             groups: list[Group], home: dict[Value, Group | None], collapse: bool) -> None:
+    for n in nodes:
+        ins = [alias.get(v, v) for v in n.inputs]
+        outs = [alias.get(v, v) for v in n.outputs]
+        for v in outs:
+            home.setdefault(v, ctx)
+        sub = n.attrs.get("subgraph") if n.op.name == "fused" else None
+        if not isinstance(sub, Graph):
+            items.append(Item(f"n{len(items)}", n.op.name, n.role, ins, outs, ctx, n, frozenset({n.role})))
+            continue
+        grp = Group(f"f{len(groups)}", str(n.attrs.get("name", "fused")), _elements(sub), _op_names(sub), ctx)
+        groups.append(grp)
+        if collapse:
+            items.append(Item(f"n{len(items)}", "fused", n.role, ins, outs, ctx, n, _roles(sub), grp))
+            continue
+        # Inside the cluster the subgraph's inputs are the node's operands and its outputs the node's
+        # results, so edges run straight from outside values to the ops that read them.
+        inner = dict(zip(sub.inputs, ins))
+        for v, o in zip(sub.outputs, outs):
+            inner.setdefault(v, o)
+        for c in sub.consts:
+            home.setdefault(c, grp)
+        alias.update(inner)
+        _flatten(sub.nodes, alias, grp, items, groups, home, collapse)
+
+
+def _elements(sub: Graph) -> int:
+    """The kernel's iteration space: the largest value it touches (a reduction's input included)."""
+    vals = list(sub.inputs) + [v for n in sub.nodes for v in n.outputs]
+    return max((v.size for v in vals), default=0)
+
+
+def _op_names(sub: Graph) -> list[str]:
+    out: list[str] = []
+    for n in sub.nodes:
+        inner = n.attrs.get("subgraph") if n.op.name == "fused" else None
+        out.extend(_op_names(inner) if isinstance(inner, Graph) else [n.op.name])
+    return out
+
+
+def _roles(sub: Graph) -> frozenset:
+    roles: set[str] = set()
+    for n in sub.nodes:
+        inner = n.attrs.get("subgraph") if n.op.name == "fused" else None
+        roles |= _roles(inner) if isinstance(inner, Graph) else {n.role}
+    return frozenset(roles)
