@@ -36,9 +36,9 @@ step device-info 30 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.t
 step install-check 30 "$PY" -c "import graphc, runtime.gpu; print('graphc and runtime.gpu import')"
 # Generated CUDA compiled for sm_90 with the machine's nvcc (the CPU-side test; cheap insurance
 # that what the device compiles is what CI checked).
-step codegen-nvcc 120 "$PY" -m pytest -q -x tests/test_cuda_codegen.py -k "representative or chain_f32 or half_and_double" \
+step codegen-nvcc 45 "$PY" -m pytest -q -x tests/test_cuda_codegen.py -k "representative or chain_f32 or half_and_double" \
   -p no:cacheprovider
-step gpu-tests 150 "$PY" -m pytest -v -rs -m gpu tests/test_gpu.py -p no:cacheprovider -s \
+step gpu-tests 120 "$PY" -m pytest -v -rs -m gpu tests/test_gpu.py -p no:cacheprovider -s \
   --junitxml="$RESULTS/pytest-gpu.xml"
 step dump-kernel 30 "$PY" -c "
 import sys; sys.path.insert(0, 'tests')
@@ -48,7 +48,11 @@ for name, b, specs in (('chain8', chain8, [((1 << 26,), F32)]), ('mse', mse, [((
     for k in generate(fused_node(b, specs, name)):
         open('$RESULTS/' + k.name + '.cu', 'w').write(k.code); print('wrote', k.name, k.kind, 'vec', k.vec)
 "
-step bench-gpu 120 "$PY" bench/bench_gpu.py --out "$RESULTS"
+step bench-gpu 90 "$PY" bench/bench_gpu.py --out "$RESULTS"
+# The front end on the GPU: foundation, trace and plan-file tests (tensors default to the GPU there).
+step frontend-on-gpu 90 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_tutorial.py tests/test_trace.py \
+  tests/test_optimizers.py tests/test_planfile.py tests/test_memory.py
+step bench-gpu-steps 45 bash -c "cd bench && $PY bench_gpu_steps.py '$RESULTS/bench_gpu_steps.json'"
 
 say "total $(( $(date +%s) - START ))s"
 if [ ${#FAILED[@]} -eq 0 ]; then say "ALL STEPS PASSED"; exit 0; fi
