@@ -45,7 +45,11 @@ def run_tutorial(traced: bool) -> list[str]:
 
 def test_traced_tutorial_loop_prints_the_eager_epochs():
     eager, traced = run_tutorial(False), run_tutorial(True)
-    assert traced == eager
+    # Epoch 0's loss is 871.96748: a float32 sum in another order (fused, or on a GPU) may print .968.
+    for lines in (eager, traced):
+        assert lines[0].rsplit(" ", 1)[1] in ("871.967", "871.968")
+    assert [ln.rsplit(" ", 1)[0] for ln in traced[:1]] == [ln.rsplit(" ", 1)[0] for ln in eager[:1]]
+    assert traced[1:] == eager[1:]
     assert traced[-1].startswith("Epoch = 4, w = 4.923, b = 0.123, loss = 11.888")
 
 
