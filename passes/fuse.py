@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from graphc.ir import Graph, OpNode, Value
 
-from .util import toposort
+from .util import CycleError, toposort
 
 REDUCTIONS = frozenset({"sum", "mean", "max", "min"})
 
@@ -82,24 +82,35 @@ def fuse(g: Graph) -> Graph:
                 group_of[j] = other
             grp = other
 
+    groups = {id(grp): grp for grp in group_of.values() if len(grp.nodes) >= 2}
+    original = list(g.nodes)
     users = g.users()
     roots = set(g.roots())
-    replaced: dict[OpNode, OpNode | None] = {}
-    done = set()
-    for grp in group_of.values():
-        if id(grp) in done or len(grp.nodes) < 2:
-            continue
-        done.add(id(grp))
-        grp.nodes.sort(key=lambda t: t[0])
-        members = [n for _, n in grp.nodes]
-        fused = _make_fused(g, members, users, roots, len(done) - 1)
-        for m in members:
-            replaced[m] = None
-        replaced[members[-1]] = fused
-    if replaced:
-        g.nodes = [replaced.get(n, n) for n in g.nodes if replaced.get(n, n) is not None]
-        toposort(g)
-    return g
+    # Each group is convex, but two groups can still reach each other through outside nodes (A -> B
+    # and B -> A): then the smallest group on the cycle is left unfused, until the graph is acyclic.
+    while True:
+        fused_of: dict[OpNode, _Group] = {}
+        replaced: dict[OpNode, OpNode | None] = {}
+        for k, grp in enumerate(groups.values()):
+            grp.nodes.sort(key=lambda t: t[0])
+            members = [n for _, n in grp.nodes]
+            fused = _make_fused(g, members, users, roots, k)
+            fused_of[fused] = grp
+            for m in members:
+                replaced[m] = None
+            replaced[members[-1]] = fused
+        g.nodes = [replaced.get(n, n) for n in original if replaced.get(n, n) is not None]
+        try:
+            return toposort(g)
+        except CycleError as e:
+            stuck = [fused_of[n] for n in e.nodes if n in fused_of]
+            if not stuck:
+                raise
+            victim = min(stuck, key=lambda grp: len(grp.nodes))
+            del groups[id(victim)]
+            for n in original:            # give every output back to its own node before retrying
+                for i, v in enumerate(n.outputs):
+                    v.producer, v.index = n, i
 
 
 def _make_fused(g: Graph, nodes: list[OpNode], users, roots, k: int) -> OpNode:

@@ -13,6 +13,14 @@ def frozen(x: object) -> object:
     return x
 
 
+class CycleError(AssertionError):
+    """The graph has a cycle; `nodes` are those on or below it (they could not be placed)."""
+
+    def __init__(self, nodes: list[OpNode]) -> None:
+        super().__init__(f"toposort: the graph has a cycle through {len(nodes)} nodes")
+        self.nodes = nodes
+
+
 def toposort(g: Graph) -> Graph:
     """Reorder g.nodes topologically, keeping the current order wherever it is already valid."""
     producer = {v: n for n in g.nodes for v in n.outputs}
@@ -36,6 +44,7 @@ def toposort(g: Graph) -> Graph:
             if waiting[u] == 0:
                 heapq.heappush(ready, (order[u], id(u), u))
     if len(out) != len(g.nodes):
-        raise AssertionError("toposort: the graph has a cycle")
+        placed = set(out)
+        raise CycleError([n for n in g.nodes if n not in placed])
     g.nodes = out
     return g

@@ -97,7 +97,7 @@ def test_traced_training_updates_parameters_in_place():
         for _ in range(3):
             fn(x)
             buffer = buffer if buffer is not None else w._data
-        if traced:
+        if traced and w.device.kind == "cpu":           # the CPU plan's memory planning
             assert w._data is buffer                     # the same array, updated in place
         results.append(w.numpy())
     np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-7)

@@ -174,6 +174,22 @@ def test_fuse_does_not_read_a_reduction_inside_its_group():
             assert not ("mean" in names and "sub" in names)
 
 
+def test_fuse_never_makes_two_groups_depend_on_each_other():
+    # Group A (3, 4): exp, its column sum, and a later add; group B (4,): a scale and an add reading A's
+    # sum, whose other result feeds A's add through a reshape. Fusing both would need A before B and B
+    # before A.
+    def fn(x, y):
+        a = emit("exp", [x])
+        s = emit("sum", [a], axis=(0,), keepdims=False)
+        b = y * 2.0
+        c = emit("add", [b, s])
+        d = emit("add", [a, emit("reshape", [b], shape=(1, 4)) * 3.0])
+        return [c, d]
+    g = make(fn, ((3, 4), F32), ((4,), F32))
+    h = check(g, fuse)
+    assert ops(h).count("fused") == 1
+
+
 def test_fuse_multiple_outputs_and_shapes():
     def fn(x, v):
         a = emit("exp", [x])
