@@ -118,17 +118,23 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def extras(step, x, y, out: str) -> list[str]:
-    """Graph pictures and the saved plan, run again from its file."""
+    """Graph pictures (forward, gradient, fused plan) and the training plan saved, loaded and run again."""
     files = []
-    viz = getattr(graphc, "viz", None)
-    if viz is not None:
-        for part in ("forward", "gradient"):
-            path = os.path.join(out, f"graph-{part}.svg")
-            try:
-                viz.render(step, path, part=part)
-                files.append(path)
-            except graphc.GraphcError as e:
-                print(f"not rendering {path}: {e}")
+    for name, obj, part in (("forward", step, "forward"), ("gradient", step, "gradient"),
+                            ("plan", step.plan, "all")):
+        path = os.path.join(out, f"graph-{name}.svg")
+        try:
+            graphc.viz.render(obj, path, part=part)
+            files.append(path)
+        except graphc.GraphcError as e:
+            print(f"not rendering {path}: {e}")
+    plan_path = os.path.join(out, "fit-line-step.gcplan")
+    step.dump(plan_path, arg_names=["x", "y"], output_names=["loss"], optimize_for_inference=False)
+    files.append(plan_path)
+    loaded = graphc.load(plan_path, verify=True)
+    # The file holds the step and the parameters as they were: it keeps training from there.
+    losses = [loaded(Tensor(x), Tensor(y)).item() for _ in range(3)]
+    print("plan file, three more steps from the saved state: losses " + ", ".join(f"{v:.3f}" for v in losses))
     return files
 
 

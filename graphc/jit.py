@@ -278,6 +278,11 @@ class trace:
         from .saved_plan import dump_trace
         dump_trace(self, file, **kwargs)
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the traced graph as SVG (None when graphviz's dot is missing)."""
+        from .viz import repr_svg
+        return repr_svg(self) if self._last is not None else None
+
     @property
     def graph(self) -> Graph:
         """The traced (unoptimized) graph of the most recent signature."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -110,3 +111,16 @@ def test_mlp_digits_plan_picture(mlp):
     assert str(svg) in r["files"]
     text = svg.read_text()
     assert "<svg" in text and "matmul" in text
+
+
+def test_fit_line_prints_the_tutorial_epochs_and_writes_everything(tmp_path):
+    fit_line = load_example("fit_line")
+    r = fit_line.main(["--out", str(tmp_path)])
+    expected = ["w = 3.486, b = -0.005", "w = 4.508, b = 0.019", "w = 4.808, b = 0.053",
+                "w = 4.897, b = 0.088", "w = 4.923, b = 0.123"]     # the tutorial's printed epochs
+    for mode in ("numpy", "eager", "traced"):
+        assert [line.split(", ", 1)[1].rsplit(", ", 1)[0] for line in r[mode]] == expected
+    names = {os.path.basename(f) for f in r["files"]}
+    assert {"graph-forward.svg", "graph-gradient.svg", "graph-plan.svg", "fit-line-step.gcplan"} <= names \
+        or not shutil.which("dot")
+    assert "fit-line-step.gcplan" in names
