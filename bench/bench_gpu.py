@@ -15,8 +15,8 @@ Sections:
   as a CUDA graph.
 - mlp: a hand-written CuPy MLP 784-512-512-10 step (batch 256), eager and as a CUDA graph (this
   records whether CuPy lets cuBLAS be captured).
-- PLACEHOLDERS, wired by the jit engineer: the same line-fit and MLP steps through graphc.jit.trace
-  on the GPU (targets: line-fit <= 30 us, MLP <= 125 us per step).
+The same line-fit and MLP steps through graphc.jit.trace are timed by bench_gpu_steps.py
+(targets: line-fit <= 30 us, MLP <= 125 us per step).
 """
 from __future__ import annotations
 
@@ -282,20 +282,6 @@ def bench_mlp_cupy() -> dict:
             "capture_fallback_reason": plan.reason, "target_graphc_s": 125e-6}
 
 
-@section("PLACEHOLDER_linefit_traced")
-def bench_linefit_traced() -> dict:
-    # PLACEHOLDER: the jit engineer wires the tutorial's traced line-fit step (graphc.jit.trace on
-    # the GPU, plan replayed through runtime.gpu.CudaGraphPlan) here. Target: <= 30 us per step.
-    return {"status": "not wired yet (placeholder)"}
-
-
-@section("PLACEHOLDER_mlp_traced")
-def bench_mlp_traced() -> dict:
-    # PLACEHOLDER: the jit engineer wires the traced MLP 784-512-512-10, batch 256, training step
-    # (graphc.jit.trace on the GPU) here. Target: <= 125 us per step.
-    return {"status": "not wired yet (placeholder)"}
-
-
 def figure() -> None:
     """Bar chart of the chain8 variants as % of copy bandwidth (skipped without matplotlib)."""
     r = RESULTS["sections"].get("chain8")
@@ -341,8 +327,6 @@ def main() -> int:
     bench_mse(n)
     bench_linefit()
     bench_mlp_cupy()
-    bench_linefit_traced()
-    bench_mlp_traced()
     try:
         figure()
     except Exception as e:
