@@ -192,7 +192,6 @@ def elementwise_source(stage: Stage, layouts: list[Layout], name: str, opts: Opt
     strided = [j for j, lay in enumerate(layouts) if lay.kind == "strided"]
     idx_t = _idx_type(n + 2 ** 22, *(_extent(stage.leaves[j].shape, layouts[j]) for j in strided))
     sizes, strides = _collapse(list(stage.domain), [list(layouts[j].strides) for j in strided])
-    n_full = sum(lay.kind != "scalar" for lay in layouts) + len(stage.outputs)
     # Measured on an H200 (bench_gpu.py sweep, 8-op chain on 2^26 float32): one vector in flight per
     # thread reached 89% of copy bandwidth, two 82%, four 77%; the grid already hides the latency.
     unroll = opts.unroll or 1
