@@ -14,6 +14,7 @@ import sys
 import time
 
 import numpy as np
+from progress import progress
 
 import graphc
 import graphc.functional as F
@@ -55,31 +56,6 @@ def forward(params: list[Parameter], x: Tensor) -> Tensor:
         if i < n - 1:
             x = F.relu(x)
     return x
-
-
-def progress(total: int, desc: str):
-    """A tqdm bar, or a stand-in printing a line per postfix when tqdm is missing."""
-    try:
-        from tqdm import tqdm
-        return tqdm(total=total, desc=desc, leave=True)
-    except ImportError:
-        return _PlainProgress(total, desc)
-
-
-class _PlainProgress:
-    """tqdm's update/set_postfix_str/close as plain prints."""
-
-    def __init__(self, total: int, desc: str) -> None:
-        self.total, self.desc, self.n = total, desc, 0
-
-    def update(self, n: int) -> None:
-        self.n += n
-
-    def set_postfix_str(self, s: str) -> None:
-        print(f"{self.desc}: {self.n}/{self.total} {s}", flush=True)
-
-    def close(self) -> None:
-        pass
 
 
 def train(data: dict, hidden: list[int], epochs: int, batch_size: int, lr: float, seed: int):

@@ -14,6 +14,7 @@ import os
 import time
 
 import numpy as np
+from progress import progress
 
 import graphc.functional as F
 import graphc.optimizer as optim
@@ -65,31 +66,6 @@ def mse(w: Tensor, u: np.ndarray, y: np.ndarray) -> float:
 def least_squares(degree: int, u: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The closed-form least-squares coefficients (float64): what gradient descent converges towards."""
     return np.linalg.lstsq(np.vander(u.astype(np.float64), degree + 1, increasing=True), y, rcond=None)[0]
-
-
-def progress(total: int, desc: str):
-    """A tqdm bar, or a stand-in printing a line per update when tqdm is missing."""
-    try:
-        from tqdm import tqdm
-        return tqdm(total=total, desc=desc, leave=True)
-    except ImportError:
-        return _PlainProgress(total, desc)
-
-
-class _PlainProgress:
-    """tqdm's update/set_postfix_str/close as plain prints."""
-
-    def __init__(self, total: int, desc: str) -> None:
-        self.total, self.desc, self.n = total, desc, 0
-
-    def update(self, n: int) -> None:
-        self.n += n
-
-    def set_postfix_str(self, s: str) -> None:
-        print(f"{self.desc}: {self.n}/{self.total} {s}", flush=True)
-
-    def close(self) -> None:
-        pass
 
 
 def fit(degree: int, data: dict, steps: int, lr: float, checkpoints: int = 10) -> tuple[Parameter, list]:

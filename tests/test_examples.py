@@ -13,7 +13,9 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 def load_example(name: str):
-    """Import examples/<name>.py (the folder is not a package) as a module."""
+    """Import examples/<name>.py (the folder is not a package; its helpers import as when run there)."""
+    if EXAMPLES not in sys.path:
+        sys.path.insert(0, EXAMPLES)
     spec = importlib.util.spec_from_file_location(f"example_{name}", os.path.join(EXAMPLES, f"{name}.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
