@@ -36,7 +36,20 @@ def grad(g: Graph, ys: Sequence[Value], dys: Sequence[Value], wrt: Sequence[Valu
         for v, d in zip(n.inputs, dins, strict=False):
             if d is not None and v in live:
                 _accumulate(g, acc, v, d, role, n.loc)
-    return [acc.get(w) for w in wrt]
+    grads = [acc.get(w) for w in wrt]
+    _prune(g, start + len(nodes), grads)
+    return grads
+
+
+def _prune(g: Graph, first_new: int, grads: list) -> None:
+    """Drop the new gradient nodes no returned gradient needs (vjps build one per input, wanted or not)."""
+    live = {v for v in grads if v is not None}
+    kept = []
+    for n in reversed(g.nodes[first_new:]):
+        if any(v in live for v in n.outputs):
+            kept.append(n)
+            live.update(n.inputs)
+    g.nodes[first_new:] = kept[::-1]
 
 
 def _zeros_like(v: Value) -> Value:
