@@ -32,8 +32,9 @@ _TENSOR_TYPES = (Tensor, Parameter)
 class Trace:
     """The graph under construction while a traced function runs."""
 
-    def __init__(self, symbolic: bool, capture_as_const: bool) -> None:
+    def __init__(self, symbolic: bool, capture_as_const: bool, names: dict[int, str] | None = None) -> None:
         self.graph = Graph()
+        self.names = names or {}                      # id(tensor) -> the user's name for a captured tensor
         self.symbolic = symbolic
         self.capture_as_const = capture_as_const
         self.values: dict[int, Value] = {}            # id(tensor) -> its current Value
@@ -63,7 +64,7 @@ class Trace:
             raise TraceError(f"a tensor of another trace was used here (at {user_location()})")
         if t._serial > self.start or self.capture_as_const:
             return self._bind(t, self.graph.add_const(t.numpy()))
-        v = self.graph.add_input(t.shape, t.dtype, name=f"state{len(self.states)}")
+        v = self.graph.add_input(t.shape, t.dtype, name=self.names.get(id(t), f"state{len(self.states)}"))
         self.states.append((t, v))
         return self._bind(t, v)
 
@@ -247,7 +248,7 @@ class trace:
                           "Python arguments keep changing", stacklevel=3)
 
     def _trace(self, key, spec, leaves: list[Tensor], args, kwargs):
-        tr = Trace(self.symbolic, self.capture_as_const)
+        tr = Trace(self.symbolic, self.capture_as_const, _captured_names(self.__wrapped__))
         names = _arg_names(self.__wrapped__, len(leaves))
         sym_leaves = []
         for t, name in zip(leaves, names):
@@ -297,6 +298,32 @@ class trace:
         if self._last is None:
             raise TraceError("the function has not been traced yet: call it once first")
         return self._last
+
+
+def _captured_names(fn: Callable) -> dict[int, str]:
+    """Names the function can see its tensors by (closure and globals; lists of tensors as name[i]),
+    so captured parameters appear as `w` rather than `state0` in printed, rendered and saved graphs."""
+    code, found = getattr(fn, "__code__", None), {}
+    if code is None:
+        return found
+    scope = {name: c.cell_contents for name, c in zip(code.co_freevars, fn.__closure__ or ()) if _cell_filled(c)}
+    scope.update({k: fn.__globals__[k] for k in code.co_names if k in fn.__globals__})
+    for k, v in scope.items():
+        if isinstance(v, Tensor):
+            found.setdefault(id(v), k)
+        elif isinstance(v, (list, tuple)):
+            for i, t in enumerate(v):
+                if isinstance(t, Tensor):
+                    found.setdefault(id(t), f"{k}[{i}]")
+    return found
+
+
+def _cell_filled(cell) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:   # a closure variable not assigned yet
+        return False
+    return True
 
 
 def _arg_names(fn: Callable, n: int) -> list[str]:

@@ -100,9 +100,9 @@ def test_training_plan_trains_like_the_live_step_and_round_trips(training_file, 
         got, want = loaded(x, label=label), step(x, label)
         _same(got[0], want[0])
         _same(got[1], want[1])
-    state = loaded.state_dict()
+    state = list(loaded.state_dict().values())      # parameters first, in the order the step reads them
     for i, p in enumerate(params):
-        _same(state[f"state{i}"], p)
+        _same(state[i], p)
     path2 = tmp_path / "step2.gcplan"
     loaded.save(path2)
     resumed = load(path2, verify=True)
@@ -129,7 +129,7 @@ def test_gradients_left_in_grad_are_kept_by_name(tmp_path):
     dump_trace(grad_step, tmp_path / "g.gcplan", optimize_for_inference=False)
     loaded = load(tmp_path / "g.gcplan", verify=True)
     _same(loaded(x), np.float32(11.0))
-    _same(loaded.grads["state0"], np.array([3.0, 4.0], "float32"))
+    _same(loaded.grads["w"], np.array([3.0, 4.0], "float32"))
 
 
 def test_file_objects_and_positional_keyword_binding(inference_file):
@@ -574,9 +574,9 @@ def test_test_vectors_never_update_state_in_place(tmp_path):
     dump_trace(step, tmp_path / "big.gcplan", optimize_for_inference=False)
     _same(w, before)                                   # dumping did not take a step
     loaded = load(tmp_path / "big.gcplan", verify=True)
-    _same(loaded.state_dict()["state0"], before)       # verifying did not either
+    _same(loaded.state_dict()["w"], before)       # verifying did not either
     _same(loaded(x), step(x))
-    after = loaded.state_dict()["state0"].numpy().copy()
+    after = loaded.state_dict()["w"].numpy().copy()
     loaded.save(tmp_path / "big2.gcplan")
-    _same(loaded.state_dict()["state0"], after)        # nor did saving (it recomputes the test vector)
+    _same(loaded.state_dict()["w"], after)        # nor did saving (it recomputes the test vector)
     _same(load(tmp_path / "big2.gcplan", verify=True)(x), step(x))
