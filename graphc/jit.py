@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import warnings
 from collections.abc import Callable
 
@@ -144,7 +145,11 @@ class _Compiled:
 
     def run(self, leaves) -> object:
         """Replay the plan on new inputs, write state updates back, return the outputs."""
-        res = self.plan.fn(*[t._data for t in leaves], *[t._data for t in self.states])
+        arrays = [t._data for t in leaves] + [t._data for t in self.states]
+        if self.device.kind == "gpu":
+            res = self._gpu_call(arrays)
+        else:
+            res = self.plan.fn(*arrays)
         dev = self.device
         n, k = self.n_out, len(self.grad_params)
         wrap = Tensor._wrap
@@ -156,6 +161,20 @@ class _Compiled:
         if self.single:
             return wrap(res[0], dev)
         return _unflatten(self.structure, [wrap(a, dev) for a in res[:n]])
+
+
+    def _gpu_call(self, arrays: list):
+        """On the GPU, replay the whole plan as one CUDA graph when it can be captured (GRAPHC_CUDA_GRAPH=0
+        turns this off); plans that cannot be (cuBLAS calls, for one) keep launching op by op."""
+        g = getattr(self, "_graph", None)
+        if g is None and os.environ.get("GRAPHC_CUDA_GRAPH", "1") != "0":
+            from runtime.gpu_graph import CudaGraphPlan
+            g = CudaGraphPlan(self.plan.fn, arrays, copy_outputs=True, fallback=True)
+            if not g.captured:
+                log.info("plan replays without a CUDA graph: %s", g.reason)
+                g = False
+            self._graph = g
+        return g(*arrays) if g else self.plan.fn(*arrays)
 
 
 def _flatten(obj, leaves: list) -> object:

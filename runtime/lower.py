@@ -78,6 +78,8 @@ class _Emitter:
         elif n.op.ufunc is not None:
             self.env[f"u_{n.op.ufunc}"] = getattr(self.xp, n.op.ufunc)
             expr = f"u_{n.op.ufunc}({', '.join(args)})"
+        elif n.op.name == "vdot":  # a reduction kernel rather than cuBLAS, so CUDA graphs can capture it
+            expr = f"({args[0]} * {args[1]}).sum()"
         if expr is None:
             fn = f"k{prefix}"
             self.env[fn] = functools.partial(n.op.kernel, self.xp, **n.attrs)
