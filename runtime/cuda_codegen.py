@@ -455,33 +455,26 @@ def reduction_source(stage: Stage, layouts: list[Layout], name: str, opts: Optio
         lines.append("    *ticket = 0u;  // ready for the next launch (and CUDA-graph replays)")
         lines.append("  }")
         items, per_block = (nv if vec > 1 else k), (chunk if vec > 1 else BLOCK)
-    elif kind == "row_block":
-        lines.append(f"  for ({idx_t} o = blockIdx.x; o < {m}; o += gridDim.x) {{")
-        lines += init("    ")
-        lines.append(f"    for ({idx_t} r = threadIdx.x; r < {k}; r += {BLOCK}) {{")
-        lines += element("      ", offsets("o", "r"))
-        lines.append("    }")
-        for j in range(len(accs)):
-            lines.append(f"    acc{j} = g_block{j}(acc{j}, g_sm{j});")
-        lines.append("    if (threadIdx.x == 0) {")
-        lines += write("      ", "o")
-        lines.append("    }\n  }")
-        items, per_block = m, 1
-    elif kind == "row_warp":
+    elif kind in ("row_block", "row_warp"):  # a block, or a warp, reduces each output row
+        warp = kind == "row_warp"
         wpb = BLOCK // WARP
-        lines.append("  const int lane = threadIdx.x & 31;")
-        lines.append(f"  for ({idx_t} o = ({idx_t})blockIdx.x * {wpb} + (threadIdx.x >> 5); o < {m}; "
-                     f"o += ({idx_t})gridDim.x * {wpb}) {{")
+        if warp:
+            lines.append("  const int lane = threadIdx.x & 31;")
+            lines.append(f"  for ({idx_t} o = ({idx_t})blockIdx.x * {wpb} + (threadIdx.x >> 5); o < {m}; "
+                         f"o += ({idx_t})gridDim.x * {wpb}) {{")
+        else:
+            lines.append(f"  for ({idx_t} o = blockIdx.x; o < {m}; o += gridDim.x) {{")
         lines += init("    ")
-        lines.append(f"    for ({idx_t} r = lane; r < {k}; r += 32) {{")
+        lane, stride = ("lane", 32) if warp else ("threadIdx.x", BLOCK)
+        lines.append(f"    for ({idx_t} r = {lane}; r < {k}; r += {stride}) {{")
         lines += element("      ", offsets("o", "r"))
         lines.append("    }")
         for j in range(len(accs)):
-            lines.append(f"    acc{j} = g_warp{j}(acc{j});")
-        lines.append("    if (lane == 0) {")
+            lines.append(f"    acc{j} = g_warp{j}(acc{j});" if warp else f"    acc{j} = g_block{j}(acc{j}, g_sm{j});")
+        lines.append(f"    if ({lane} == 0) {{")
         lines += write("      ", "o")
         lines.append("    }\n  }")
-        items, per_block = m, wpb
+        items, per_block = m, (wpb if warp else 1)
     else:  # col: thread per output, COL_SLICES threads split the reduced range
         for j, (a, _) in enumerate(accs):
             lines.append(f"  __shared__ {cx.storage(a)} g_cs{j}[{COL_SLICES}][33];")
