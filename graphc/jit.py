@@ -137,6 +137,7 @@ class _Compiled:
         self.graph = g
         self.structure = structure
         self.single = structure == ("T",)
+        self._graph = None          # GPU: the captured CUDA graph, or False once capture was refused
         self.devices = devices
         from runtime.compile import compile_graph
         dev = devices[0] if devices else get_device(None)
@@ -166,7 +167,7 @@ class _Compiled:
     def _gpu_call(self, arrays: list):
         """On the GPU, replay the whole plan as one CUDA graph when it can be captured (GRAPHC_CUDA_GRAPH=0
         turns this off); plans that cannot be (cuBLAS calls, for one) keep launching op by op."""
-        g = getattr(self, "_graph", None)
+        g = self._graph
         if g is None and os.environ.get("GRAPHC_CUDA_GRAPH", "1") != "0":
             from runtime.gpu_graph import CudaGraphPlan
             g = CudaGraphPlan(self.plan.fn, arrays, copy_outputs=True, fallback=True)
