@@ -43,6 +43,7 @@ class Trace:
         self.states: list[tuple[Tensor, Value]] = []  # tensors captured from outside, as inputs
         self.arrays: dict[Value, object] = {}         # eager values (symbolic=False only)
         self.grads: dict[int, Tensor] = {}            # params given gradients by backward
+        self.guards: dict[object, Callable[[], str | None]] = {}  # run before each replay; a reason retraces
         self.start = next(_serial)
 
     def position(self) -> int:
@@ -65,7 +66,14 @@ class Trace:
             raise TraceError(f"a tensor of another trace was used here (at {user_location()})")
         if t._serial > self.start or self.capture_as_const:
             return self._bind(t, self.graph.add_const(t.numpy()))
-        v = self.graph.add_input(t.shape, t.dtype, name=self.names.get(id(t), f"state{len(self.states)}"))
+        return self.capture(t)
+
+    def capture(self, t: Tensor, name: str | None = None) -> Value:
+        """Make `t` an input of the traced graph, read again at every replay (a state)."""
+        v = self.values.get(id(t))
+        if v is not None:
+            return v
+        v = self.graph.add_input(t.shape, t.dtype, name=name or self.names.get(id(t), f"state{len(self.states)}"))
         self.states.append((t, v))
         return self._bind(t, v)
 
@@ -138,11 +146,20 @@ class _Compiled:
         self.structure = structure
         self.single = structure == ("T",)
         self._graph = None          # GPU: the captured CUDA graph, or False once capture was refused
+        self.guards = tuple(tr.guards.values())
         self.devices = devices
         from runtime.compile import compile_graph
         dev = devices[0] if devices else get_device(None)
         self.plan = compile_graph(g, opt_level, device=dev.kind)
         self.device = dev
+
+    def stale(self) -> str | None:
+        """Why this trace no longer matches the Python state it baked in (None: replay it)."""
+        for guard in self.guards:
+            why = guard()
+            if why:
+                return why
+        return None
 
     def run(self, leaves) -> object:
         """Replay the plan on new inputs, write state updates back, return the outputs."""
@@ -166,16 +183,27 @@ class _Compiled:
 
     def _gpu_call(self, arrays: list):
         """On the GPU, replay the whole plan as one CUDA graph when it can be captured (GRAPHC_CUDA_GRAPH=0
-        turns this off); plans that cannot be (cuBLAS calls, for one) keep launching op by op."""
+        turns this off); plans that cannot be (a host synchronization, for one) launch op by op.
+
+        The graph keeps the states in its own buffers and updates them in place, so the state tensors
+        are bound to those buffers and later calls copy in only the arguments."""
         g = self._graph
         if g is None and os.environ.get("GRAPHC_CUDA_GRAPH", "1") != "0":
-            from runtime.gpu_graph import CudaGraphPlan
-            g = CudaGraphPlan(self.plan.fn, arrays, copy_outputs=True, fallback=True)
+            from runtime.gpu_graph import StepGraph
+            n_args = len(arrays) - len(self.states)
+            where = {id(t): n_args + i for i, t in enumerate(self.states)}
+            g = StepGraph(self.plan.fn, arrays, self.n_out + len(self.grad_params),
+                          [where[id(t)] for t in self.update_targets], n_args)
             if not g.captured:
                 log.info("plan replays without a CUDA graph: %s", g.reason)
                 g = False
             self._graph = g
-        return g(*arrays) if g else self.plan.fn(*arrays)
+        if not g:
+            return self.plan.fn(*arrays)
+        res = g(arrays)
+        for t, a in zip(self.states, g.state_buffers):
+            t._data = a
+        return res
 
 
 def _flatten(obj, leaves: list) -> object:
@@ -239,7 +267,7 @@ class trace:
         if not kwargs and all(type(a) in _TENSOR_TYPES for a in args):  # the common case, kept cheap
             key = tuple((a._data.shape, a._data.dtype, a._device.name) for a in args)
             compiled = self._cache.get(key)
-            if compiled is not None:
+            if compiled is not None and not (compiled.guards and self._stale(compiled)):
                 self._last = compiled
                 return compiled.run(args)
             leaves = list(args)
@@ -249,6 +277,8 @@ class trace:
             spec = _flatten((args, kwargs), leaves)
             key = (spec, tuple((t._data.shape, t._data.dtype, t._device.name) for t in leaves))
         compiled = self._cache.get(key)
+        if compiled is not None and compiled.guards and self._stale(compiled):
+            compiled = None
         if compiled is None:
             sig = (spec, [(t._data.shape, t._data.dtype, t._device.name) for t in leaves])
             self._log_retrace(sig)
@@ -257,10 +287,19 @@ class trace:
         self._last = compiled
         return compiled.run(leaves)
 
+    def _stale(self, compiled: _Compiled) -> bool:
+        """Run the trace's guards; a stale trace is dropped (and logged) so the call retraces."""
+        why = compiled.stale()
+        if why:
+            log.info("retracing %s: %s", getattr(self.__wrapped__, "__name__", "function"), why)
+            self._cache = {k: c for k, c in self._cache.items() if c is not compiled}
+            self._last_sig = None
+        return bool(why)
+
     def _log_retrace(self, sig: tuple) -> None:
         name = getattr(self.__wrapped__, "__name__", "function")
         if self._last_sig is None:
-            log.info("tracing %s for the first time", name)
+            log.info("tracing %s%s", name, " for the first time" if not self.traces else " again")
         else:
             log.info("retracing %s: %s", name, _why(self._last_sig, sig))
         if self.traces + 1 == RETRACE_WARNING:

@@ -211,7 +211,7 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     n_args = len(g.inputs) - len(c.states)
     states = list(g.inputs[n_args:])
     arrays = [np.asarray(planfile._host(t._data)) for t in c.states]
-    names = [v.name or f"state{i}" for i, v in enumerate(states)]
+    names = _unique([v.name or f"state{i}" for i, v in enumerate(states)])
     grad_of: list[str] = []
     if optimize_for_inference:
         g.outputs, g.updates = g.outputs[:c.n_out], []

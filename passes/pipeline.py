@@ -12,7 +12,7 @@ from .cse import cse
 from .dce import dce
 from .fold import fold
 from .fuse import fuse
-from .simplify import simplify
+from .simplify import simplify, simplify_keep_sums
 
 Pass = Callable[[Graph], Graph]
 
@@ -24,22 +24,27 @@ LEVELS: dict[int, list[Pass]] = {
 }
 
 
-def passes_for(level: int) -> list[Pass]:
-    """The passes run at an optimization level (0: none ... 3: everything, fusion included)."""
+# Passes replaced on a device: on the GPU a sum of products is best left to the fused reduction kernel.
+DEVICE_VARIANTS: dict[str, dict[Pass, Pass]] = {"gpu": {simplify: simplify_keep_sums}}
+
+
+def passes_for(level: int, device: str = "cpu") -> list[Pass]:
+    """The passes run at an optimization level (0: none ... 3: everything, fusion included) for a device."""
     if level not in LEVELS:
         raise ValueError(f"optimization level must be 0..3, got {level}")
-    return LEVELS[level]
+    variants = DEVICE_VARIANTS.get(device, {})
+    return [variants.get(p, p) for p in LEVELS[level]]
 
 
-def optimize(g: Graph, level: int = 3, check: bool | None = None) -> Graph:
-    """Run the level's passes in order (they may modify `g`); `check` verifies after each.
+def optimize(g: Graph, level: int = 3, check: bool | None = None, device: str = "cpu") -> Graph:
+    """Run the level's passes for `device` in order (they may modify `g`); `check` verifies after each.
 
     GRAPHC_PASS_REPORT=1 prints each pass's time and node counts; GRAPHC_VERIFY=1 turns `check` on.
     """
     report = os.environ.get("GRAPHC_PASS_REPORT") == "1"
     if check is None:
         check = os.environ.get("GRAPHC_VERIFY") == "1"
-    for p in passes_for(level):
+    for p in passes_for(level, device):
         t0 = time.perf_counter()
         before = len(g.nodes)
         g = p(g)

@@ -31,7 +31,7 @@ def _fits(v: Value, shape: tuple) -> bool:
     return v.shape == shape
 
 
-def _rewrite(n, g: Graph) -> Value | None:
+def _rewrite(n, g: Graph, inner_products: bool) -> Value | None:
     """A replacement for n's single output, or None."""
     name, ins, out = n.op.name, n.inputs, n.outputs[0]
     a = ins[0] if ins else None
@@ -104,7 +104,7 @@ def _rewrite(n, g: Graph) -> Value | None:
                 if c is not None and u.shape == a.shape and w.size == 1:
                     return emit("mul", [emit("sum", [u], **n.attrs), g.add_const(np.asarray(c, dtype=out.dtype))])
             # sum(x * y) over a vector is an inner product.
-            if x.ndim == 1 and x.shape == y.shape and not n.attrs["keepdims"]:
+            if inner_products and x.ndim == 1 and x.shape == y.shape and not n.attrs["keepdims"]:
                 return emit("vdot", [x, y])
     if name == "vdot":  # vdot(x * c, y) = vdot(x, y) * c
         for i, v in enumerate(ins):
@@ -172,16 +172,22 @@ def _unbroadcast_operands(n) -> bool:
 MAX_SWEEPS = 6
 
 
-def simplify(g: Graph) -> Graph:
+def simplify(g: Graph, inner_products: bool = True) -> Graph:
     """Apply the rewrite rules until nothing changes (or MAX_SWEEPS sweeps), then drop dead nodes."""
     for _ in range(MAX_SWEEPS):
-        if not _sweep(g):
+        if not _sweep(g, inner_products):
             break
         dce(g)
     return g
 
 
-def _sweep(g: Graph) -> bool:
+def simplify_keep_sums(g: Graph) -> Graph:
+    """simplify, leaving sums of products as reductions: on the GPU, fusion computes them in the kernel
+    that produces their operands (one pass over the data), where an inner product would be a call of its own."""
+    return simplify(g, inner_products=False)
+
+
+def _sweep(g: Graph, inner_products: bool) -> bool:
     """One forward sweep of the rules (rewrites see already simplified operands); True if anything changed."""
     mapping: dict[Value, Value] = {}
     changed = False
@@ -195,7 +201,7 @@ def _sweep(g: Graph) -> bool:
             continue
         start = len(g.nodes)
         with building(g, n.role, n.loc):
-            r = _rewrite(n, g)
+            r = _rewrite(n, g, inner_products)
         new = g.nodes[start:]
         del g.nodes[start:]
         if r is None:

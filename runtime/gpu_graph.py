@@ -13,14 +13,18 @@ Pitfalls of CuPy stream capture that `CudaGraphPlan` handles (or reports):
   in the CuPy versions tracked by cupy issue 6290, cuBLAS/cuSOLVER calls (CuPy raises
   NotImplementedError). Capture failure raises CaptureError, or with fallback=True the plan keeps
   running eagerly and `reason` says why.
-- Kernels must be compiled and modules loaded before capture, and library handles created: the
-  function runs `warmup` times eagerly first.
+- Kernels must be compiled and modules loaded before capture, and library handles created and bound
+  to the capture stream (gpu_blas binds its cuBLAS handle when the stream changes, which CuPy forbids
+  during capture): the function runs `warmup` times eagerly first, on the capture stream.
 - Python scalars passed to kernels are baked into the graph at capture: whatever changes per step
   (learning rates, step counters, random seeds) must live in device arrays among the inputs.
 - Capture needs a non-default, non-blocking stream (the legacy stream implicitly synchronizes with
   blocking streams: cudaErrorStreamCaptureImplicit). Replays go on the caller's current stream.
 - Outputs are the same static buffers on every replay: each call overwrites the previous results
   (copy_outputs=True returns fresh copies instead).
+- Per call, only the host-side work of a replay remains: inputs that are not already the static
+  buffers are copied in with one memcpy each (cupy.copyto costs several times more), the graph is
+  launched, and outputs are copied out the same way. `StepGraph` removes the copies of states.
 """
 from __future__ import annotations
 
@@ -29,6 +33,10 @@ from collections.abc import Callable, Sequence
 import cupy
 
 from graphc.ir.errors import GraphcError
+
+from .static_step import write_back
+
+_D2D = cupy.cuda.runtime.memcpyDeviceToDevice
 
 
 class CaptureError(GraphcError, RuntimeError):
@@ -72,6 +80,23 @@ def _as_tuple(r) -> tuple:
     return tuple(r) if isinstance(r, (tuple, list)) else (r,)
 
 
+def _memcpy(dst: cupy.ndarray, src: cupy.ndarray) -> None:
+    """dst[...] = src on the current stream: one memcpy when both are contiguous alike, else a kernel."""
+    if src.flags.c_contiguous and dst.flags.c_contiguous and src.dtype == dst.dtype:
+        if src.nbytes:
+            cupy.cuda.runtime.memcpyAsync(dst.data.ptr, src.data.ptr, src.nbytes, _D2D,
+                                          cupy.cuda.get_current_stream().ptr)
+    else:
+        cupy.copyto(dst, src)
+
+
+def fresh_copy(a: cupy.ndarray) -> cupy.ndarray:
+    """A new C-contiguous copy of `a` (from the default pool, not a plan's)."""
+    out = cupy.empty(a.shape, a.dtype)
+    _memcpy(out, a)
+    return out
+
+
 class CudaGraphPlan:
     """`fn(*cupy_arrays) -> tuple of cupy arrays` captured once as a CUDA graph and replayed.
 
@@ -89,10 +114,12 @@ class CudaGraphPlan:
         self.reason: str | None = None       # why replays run eagerly, when they do
         with self.pool:
             self.static_inputs = [cupy.array(a, copy=True) for a in example_inputs]
-            outs = None
-            for _ in range(max(1, warmup)):
-                outs = fn(*self.static_inputs)
             cupy.cuda.get_current_stream().synchronize()
+            outs = None
+            with self.stream:
+                for _ in range(max(1, warmup)):
+                    outs = fn(*self.static_inputs)
+                self.stream.synchronize()
             try:
                 self.static_outputs = self._capture()
             except Exception as e:
@@ -130,11 +157,40 @@ class CudaGraphPlan:
                 if a.shape != s.shape or a.dtype != s.dtype:
                     raise ValueError(f"CUDA-graph plan was captured for {s.dtype}{s.shape}, "
                                      f"got {a.dtype}{a.shape}")
-                cupy.copyto(s, a)
+                _memcpy(s, a)
         if self.graph is not None:
             self.graph.launch(cupy.cuda.get_current_stream())
             outs = self.static_outputs
         else:
             with self.pool:
                 outs = _as_tuple(self.fn(*self.static_inputs))
-        return tuple(o.copy() for o in outs) if self.copy_outputs else outs
+        return tuple(fresh_copy(o) for o in outs) if self.copy_outputs else outs
+
+
+class StepGraph:
+    """A traced step `(args..., states...) -> (returns..., new states...)` replayed as one CUDA graph.
+
+    The graph writes the new states into the states' static buffers (static_step.write_back), so the
+    caller rebinds its state tensors to `state_buffers` once and later calls copy in only the
+    arguments. Calls return fresh copies of the returns followed by the updated states' buffers.
+    """
+
+    def __init__(self, fn: Callable[..., tuple], arrays: Sequence[cupy.ndarray], n_ret: int,
+                 update_pos: Sequence[int], n_args: int) -> None:
+        body = write_back(fn, n_ret, update_pos, copy=cupy.copyto, clone=cupy.copy)
+        self.plan = CudaGraphPlan(body, arrays, fallback=True)
+        self.state_buffers = tuple(self.plan.static_inputs[n_args:])
+        self._updated = tuple(self.plan.static_inputs[p] for p in update_pos)
+
+    @property
+    def captured(self) -> bool:
+        """True when calls replay the CUDA graph."""
+        return self.plan.captured
+
+    @property
+    def reason(self) -> str | None:
+        """Why the step could not be captured, when it could not."""
+        return self.plan.reason
+
+    def __call__(self, arrays: Sequence[cupy.ndarray]) -> tuple:
+        return tuple(fresh_copy(o) for o in self.plan(*arrays)) + self._updated

@@ -80,6 +80,10 @@ class _Emitter:
             expr = f"u_{n.op.ufunc}({', '.join(args)})"
         elif n.op.name == "vdot":  # a reduction kernel rather than cuBLAS, so CUDA graphs can capture it
             expr = f"({args[0]} * {args[1]}).sum()"
+        elif n.op.name == "matmul" and _gemm_ok(n):
+            from .gpu_blas import matmul
+            self.env["gemm"] = matmul
+            expr = f"gemm({args[0]}, {args[1]}, {n.attrs['transpose_a']}, {n.attrs['transpose_b']})"
         if expr is None:
             fn = f"k{prefix}"
             self.env[fn] = functools.partial(n.op.kernel, self.xp, **n.attrs)
@@ -91,6 +95,13 @@ class _Emitter:
         dead = [self.names[v] for v in values if v in self.names and not self.names[v].startswith(("a", "c"))]
         if dead:
             self.lines.append(f"del {', '.join(dead)}")
+
+
+def _gemm_ok(n: OpNode) -> bool:
+    """A 2-D product graphc's capturable cuBLAS call handles (others go through cupy.matmul)."""
+    from .gpu_blas import SUPPORTED
+    a, b = n.inputs
+    return a.ndim == 2 and b.ndim == 2 and a.dtype in SUPPORTED
 
 
 def _cpu_kernel(n: OpNode):

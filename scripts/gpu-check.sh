@@ -38,7 +38,7 @@ step install-check 30 "$PY" -c "import graphc, runtime.gpu; print('graphc and ru
 # that what the device compiles is what CI checked).
 step codegen-nvcc 45 "$PY" -m pytest -q -x tests/test_cuda_codegen.py -k "representative or chain_f32 or half_and_double" \
   -p no:cacheprovider
-step gpu-tests 120 "$PY" -m pytest -v -rs -m gpu tests/test_gpu.py -p no:cacheprovider -s \
+step gpu-tests 150 "$PY" -m pytest -v -rs -m gpu tests/test_gpu.py tests/test_gpu_steps.py -p no:cacheprovider -s \
   --junitxml="$RESULTS/pytest-gpu.xml"
 step dump-kernel 30 "$PY" -c "
 import sys; sys.path.insert(0, 'tests')

@@ -136,6 +136,28 @@ def test_representative_groups_compile_with_nvrtc():
     _compile_all([(n, k.code) for n, node in _groups() for k in _kernels(node)], nvrtc_compile)
 
 
+def _training_step_groups() -> list[tuple[str, object]]:
+    """The fused nodes of the traced line-fit and MLP steps as the GPU pipeline optimizes them."""
+    from steps import line_fit_run, mlp_run
+
+    from passes.pipeline import optimize
+    out = []
+    for label, run in (("linefit", line_fit_run), ("mlp", mlp_run)):
+        step = run("cpu0", steps=1)[0]
+        g = optimize(step.graph.copy(), 3, device="gpu")
+        out += [(f"{label}-{n.attrs['name']}", n) for n in g.nodes if n.op.name == "fused"]
+    return out
+
+
+@needs_nvcc
+def test_training_step_groups_compile_with_nvcc():
+    groups = _training_step_groups()
+    # The line fit's loss and both gradients come from one kernel: three sums over the same pass.
+    linefit = [schedule(n.attrs["subgraph"]) for label, n in groups if label.startswith("linefit")]
+    assert any(len(st) == 1 and [r.op.name for r in st[0].reductions] == ["sum"] * 3 for st in linefit)
+    _compile_all([(n, k.code) for n, node in groups for k in _kernels(node)], nvcc_compile)
+
+
 @needs_nvcc
 def test_strided_and_unaligned_variants_compile():
     node = fused_node(lambda a, b: emit("tanh", [a]) * b, [((128, 64), F32), ((128, 64), F32)])

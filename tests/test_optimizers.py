@@ -300,3 +300,110 @@ def test_optimizer_base_class_interface():
     opt = optim.Adam([Parameter([1.])], lr=0.1)
     assert opt.param_groups[0]["betas"] == (0.9, 0.999)
     assert optim.AdamW([Parameter([1.])], lr=0.1).param_groups[0]["weight_decay"] == 0.01
+
+
+def _traced_sgd_run(changes: dict, steps: int = 6, **kw):
+    """A traced SGD step on w*x; `changes` maps a step index to group entries set before it."""
+    from graphc.jit import trace
+    w = Parameter(np.float32(1.0))
+    gm = GradManager().attach([w])
+    opt = optim.SGD([w], lr=0.1, **kw)
+    x = Tensor(np.float32(2.0))
+
+    @trace
+    def step(x):
+        with gm:
+            loss = w * x
+            gm.backward(loss)
+        opt.step().clear_grad()
+        return loss
+    out = []
+    for i in range(steps):
+        opt.param_groups[0].update(changes.get(i, {}))
+        step(x)
+        out.append(float(w.numpy()))
+    return out, step
+
+
+def test_traced_step_reads_the_learning_rate_at_every_call():
+    # MegEngine 1.13, the same script (trace(symbolic=True), lr 0.1 then 1.0 from the third step):
+    # w = 0.8, 0.6, -1.4, -3.4.
+    got, step = _traced_sgd_run({2: {"lr": 1.0}}, steps=4)
+    np.testing.assert_allclose(got, [0.8, 0.6, -1.4, -3.4], rtol=1e-6)
+    assert step.traces == 1                      # a new lr is an input, not a retrace
+
+
+def test_traced_lr_schedule_matches_eager():
+    lrs = [0.1, 0.05, 0.2, 0.01, 0.3]
+
+    def run(traced: bool):
+        w = Parameter([1.0, -2.0])
+        gm = GradManager().attach([w])
+        opt = optim.Adam([w], lr=lrs[0])
+
+        def step():
+            with gm:
+                gm.backward(F.sum(w * w * 0.5 + w))
+            opt.step().clear_grad()
+        fn = graphc.jit.trace(step) if traced else step
+        for lr in lrs:
+            opt.param_groups[0]["lr"] = lr
+            fn()
+        return w.numpy()
+    np.testing.assert_allclose(run(True), run(False), rtol=1e-6)
+
+
+def test_changing_a_structural_hyper_parameter_retraces(caplog):
+    with caplog.at_level("INFO", logger="graphc.jit"):
+        got, step = _traced_sgd_run({3: {"momentum": 0.5}})
+    eager = run_eager_sgd({3: {"momentum": 0.5}})
+    np.testing.assert_allclose(got, eager, rtol=1e-6)
+    assert step.traces == 2
+    assert "hyper-parameter 'momentum' of parameter group 0 changed from 0.0 to 0.5" in caplog.text
+
+
+def run_eager_sgd(changes: dict, steps: int = 6) -> list[float]:
+    """The eager counterpart of _traced_sgd_run."""
+    w = Parameter(np.float32(1.0))
+    gm = GradManager().attach([w])
+    opt = optim.SGD([w], lr=0.1)
+    out = []
+    for i in range(steps):
+        opt.param_groups[0].update(changes.get(i, {}))
+        with gm:
+            gm.backward(w * 2.0)
+        opt.step().clear_grad()
+        out.append(float(w.numpy()))
+    return out
+
+
+def test_group_momentum_differs_from_the_default():
+    w = Parameter([1.0, -2.0])
+    opt = optim.SGD([{"params": [w], "momentum": 0.9}], lr=0.1)
+    gm = GradManager().attach([w])
+    for _ in range(2):
+        with gm:
+            gm.backward(F.sum(w * w * 0.5 + w))
+        opt.step().clear_grad()
+    # the momentum trajectory above (TRAJECTORIES[1]), second step
+    np.testing.assert_allclose(w.numpy(), [0.4400000274181366, -1.7200000286102295], rtol=1e-6)
+
+
+def test_adding_a_parameter_group_retraces():
+    from graphc.jit import trace
+    w, v = Parameter([1.0]), Parameter([3.0])
+    gm = GradManager().attach([w, v])
+    opt = optim.SGD([w], lr=0.1)
+
+    @trace
+    def step():
+        with gm:
+            gm.backward(F.sum(w * v))
+        opt.step().clear_grad()
+    step()
+    opt.add_param_group({"params": [v], "lr": 1.0})
+    step()                                   # now v is updated too
+    assert step.traces == 2
+    # w: 1 - 0.1*3 = 0.7, then 0.4. v kept its first gradient (w = 1; it was not cleared, being in no
+    # group) and accumulated the second (w = 0.7): v = 3 - 1.0 * 1.7 = 1.3.
+    np.testing.assert_allclose([w.item(), v.item()], [0.4, 1.3], rtol=1e-6)

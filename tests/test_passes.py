@@ -13,7 +13,7 @@ from passes.dce import dce
 from passes.fold import fold
 from passes.fuse import fuse
 from passes.pipeline import optimize, passes_for
-from passes.simplify import simplify
+from passes.simplify import simplify, simplify_keep_sums
 
 F32 = float32
 
@@ -121,6 +121,10 @@ def test_simplify_rules(build, expected):
 def test_simplify_vector_inner_product_and_integer_subtraction():
     g = make(lambda a, b: emit("sum", [a * b], axis=(0,), keepdims=False), ((5,), F32), ((5,), F32))
     assert ops(check(g, simplify)) == ["vdot"]
+    # For the GPU the sum stays, and fusion folds it into the kernel making its operand (one pass).
+    gpu = check(g, lambda g: optimize(g, 3, device="gpu"))
+    assert ops(gpu) == ["fused"] and [n.op.name for n in gpu.nodes[0].attrs["subgraph"].nodes] == ["mul", "sum"]
+    assert simplify_keep_sums in passes_for(3, "gpu") and simplify not in passes_for(3, "gpu")
     gi = make(lambda a: a - a, ((3,), np.dtype(np.int32)))
     assert "sub" not in ops(check(gi, simplify))
     gf = make(lambda a: a - a, ((3,), F32))        # floats: inf - inf is nan, so this one stays

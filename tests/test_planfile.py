@@ -14,7 +14,9 @@ from plan_helpers import mlp_predict, mlp_step, pack, rehash_arrays, unpack
 
 import graphc
 import graphc.functional as F
-from graphc import PlanFormatError, Tensor
+import graphc.optimizer as optim
+from graphc import Parameter, PlanFormatError, Tensor
+from graphc.autodiff import GradManager
 from graphc.ir import Graph
 from graphc.ir.errors import DeviceError, DTypeError, GraphcTypeError, ShapeError, TraceError
 from graphc.jit import trace
@@ -94,7 +96,9 @@ def test_training_step_for_inference_keeps_outputs_only(tmp_path):
 def test_training_plan_trains_like_the_live_step_and_round_trips(training_file, tmp_path):
     path, step, params, batches = training_file
     loaded = load(path, verify=True)
-    assert loaded.is_training_step and len(loaded.state_specs) == 12
+    # 3 parameters, Adam's 3 states for each, and the learning rate (an input, so schedules work)
+    assert loaded.is_training_step and len(loaded.state_specs) == 13
+    assert [s.name for s in loaded.state_specs].count("lr") == 1
     for i in range(3):
         x, label = batches[i % 2]
         got, want = loaded(x, label=label), step(x, label)
@@ -580,3 +584,24 @@ def test_test_vectors_never_update_state_in_place(tmp_path):
     loaded.save(tmp_path / "big2.gcplan")
     _same(loaded.state_dict()["w"], after)        # nor did saving (it recomputes the test vector)
     _same(load(tmp_path / "big2.gcplan", verify=True)(x), step(x))
+
+
+def test_learning_rates_of_several_groups_are_saved_as_distinct_states(tmp_path):
+    w, b = Parameter(np.ones((2, 2), np.float32)), Parameter(np.zeros(2, np.float32))
+    gm = GradManager().attach([w, b])
+    opt = optim.SGD([{"params": [w]}, {"params": [b], "lr": 0.5}], lr=0.1)
+
+    @trace
+    def step(x):
+        with gm:
+            loss = F.sum(F.matmul(x, w) + b)
+            gm.backward(loss)
+            opt.step().clear_grad()
+        return loss
+    x = Tensor(np.ones((3, 2), np.float32))
+    step(x)
+    dump_trace(step, tmp_path / "groups.gcplan", optimize_for_inference=False)
+    loaded = load(tmp_path / "groups.gcplan", verify=True)
+    state = loaded.state_dict()
+    assert {"lr", "lr1"} <= state.keys()
+    np.testing.assert_allclose([state["lr"], state["lr1"]], [0.1, 0.5], rtol=1e-7)

@@ -24,13 +24,13 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         super().__init__(params, {"lr": lr, "weight_decay": weight_decay, "betas": tuple(betas), "eps": eps})
 
-    def _create_state(self, param: Parameter) -> dict[str, Tensor]:
+    def _create_state(self, param: Parameter, group: dict) -> dict[str, Tensor]:
         # The step count is a tensor, so a traced step reads and advances it on every replay.
         return {"exp_avg": zeros_like(param), "exp_avg_sq": zeros_like(param),
                 "step": zeros((), dtype=param.dtype, device=param.device)}
 
     def _updates(self, group: dict) -> None:
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        (b1, b2), eps, wd = group["betas"], group["eps"], group["weight_decay"]
         # As MegEngine, 1 - beta is computed in float32 (the bias corrections below are float32 too,
         # and the two roundings cancel in the first steps).
         c1, c2 = (float(np.float32(1.0) - np.float32(b)) for b in (b1, b2))
@@ -50,7 +50,7 @@ class Adam(Optimizer):
             st["step"]._assign(step)
             st["exp_avg"]._assign(m)
             st["exp_avg_sq"]._assign(v)
-            p._assign(p - delta * lr)
+            p._assign(p - delta * self._lr(group, p))
 
 
 class AdamW(Adam):

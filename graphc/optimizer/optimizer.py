@@ -1,23 +1,46 @@
 """Optimizer: parameter groups, state, state_dict; updates are graph ops, so traces include them."""
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 
 import numpy as np
 
-from ..dispatch import role
+from ..device import Device
+from ..dispatch import State, role
 from ..ir import UPDATE
 from ..ir.errors import GraphcTypeError
 from ..ir.location import user_location
 from ..tensor import Parameter, Tensor
 
 
+class _LearningRate:
+    """A group's lr as a 0-d tensor of one dtype and device, rewritten when the Python value changes.
+
+    Traced steps read it as an input, so schedules that change `param_groups[i]["lr"]` take effect
+    without retracing (as in MegEngine, whose optimizers turn lr into a tensor at every step)."""
+
+    def __init__(self, group: dict, dtype: np.dtype, device: Device) -> None:
+        self.group, self.dtype, self.device = group, dtype, device
+        self.value = None
+        self.tensor = Tensor._wrap(None, device)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Take the group's current lr."""
+        lr = self.group["lr"]
+        if lr != self.value:
+            self.value = lr
+            self.tensor._data = self.device.xp.asarray(lr, dtype=self.dtype)
+
+
 class Optimizer:
-    """Base class: subclasses define `_create_state(param)` and `_updates(group)`."""
+    """Base class: subclasses define `_create_state(param, group)` and `_updates(group)`."""
 
     def __init__(self, params: Iterable | dict | Tensor, defaults: dict) -> None:
         self._defaults = defaults
         self._state: dict[int, dict[str, Tensor]] = {}
+        self._lrs: dict[tuple, _LearningRate] = {}
         self.param_groups: list[dict] = []
         if isinstance(params, (Tensor, dict)):
             params = [params]
@@ -41,21 +64,68 @@ class Optimizer:
         group.update({k: v for k, v in param_group.items() if k != "params"})
         for p in ps:
             if id(p) not in self._state:
-                self._state[id(p)] = self._create_state(p)
+                self._state[id(p)] = self._create_state(p, group)
         self.param_groups.append(group)
 
-    def _create_state(self, param: Parameter) -> dict[str, Tensor]:
+    def _create_state(self, param: Parameter, group: dict) -> dict[str, Tensor]:
         return {}
+
+    def _zeros(self, like: Tensor) -> Tensor:
+        """A zero state tensor made directly, never as a traced constant: traced steps read and update it."""
+        t = Tensor(np.zeros(like.shape, like.dtype), device=like.device)
+        if State.tracing is not None:
+            State.tracing.capture(t)
+        return t
 
     def _updates(self, group: dict) -> None:
         raise NotImplementedError
+
+    def _lr(self, group: dict, like: Tensor) -> Tensor:
+        """The group's learning rate as a 0-d tensor of like's dtype and device (an input when traced)."""
+        key = (id(group), like.dtype, like._device)
+        lr = self._lrs.get(key)
+        if lr is None:
+            lr = self._lrs[key] = _LearningRate(group, like.dtype, like._device)
+        else:
+            lr.refresh()
+        if State.tracing is not None:
+            i = next(i for i, g in enumerate(self.param_groups) if g is group)
+            State.tracing.capture(lr.tensor, name=f"lr{i or ''}")
+        return lr.tensor
 
     def step(self) -> Optimizer:
         """Update every parameter that has a gradient; returns self."""
         with role(UPDATE):
             for group in self.param_groups:
                 self._updates(group)
+        if State.tracing is not None:
+            State.tracing.guards[id(self)] = self._guard()
         return self
+
+    def _guard(self):
+        """For a traced step: refreshes the learning rates before each replay, and asks for a retrace when
+        another hyper-parameter or the parameter groups changed (those shape the traced graph)."""
+        groups = list(self.param_groups)
+        members = [list(g["params"]) for g in groups]
+        saved = [dict(g) for g in groups]       # compared by value (in C): cheap while nothing changed
+        lrs = [lr for lr in self._lrs.values() if any(lr.group is g for g in groups)]
+
+        def guard() -> str | None:
+            if len(self.param_groups) != len(groups) or not all(map(operator.is_, self.param_groups, groups)):
+                return "the optimizer's parameter groups changed"
+            for i, (g, ps, old) in enumerate(zip(groups, members, saved)):
+                # Parameters by identity first: comparing Tensors with == would compare their values.
+                if len(g["params"]) != len(ps) or not all(map(operator.is_, g["params"], ps)):
+                    return f"the parameters of parameter group {i} changed"
+                if g != old:
+                    why = _what_changed(i, g, old)
+                    if why:
+                        return why
+                    old["lr"] = g["lr"]
+            for lr in lrs:
+                lr.refresh()
+            return None
+        return guard
 
     def clear_grad(self) -> None:
         """Set every parameter's gradient to None."""
@@ -96,3 +166,11 @@ class Optimizer:
                     raise ValueError(f"state {k!r} of parameter {i} has shape {arr.shape}, "
                                      f"expected {old.shape}")
                 own[k]._assign(Tensor(arr, device=old.device))
+
+
+def _what_changed(i: int, group: dict, old: dict) -> str | None:
+    """Why parameter group i no longer matches its traced copy; None when only lr changed."""
+    for k in group.keys() | old.keys():
+        if k not in ("params", "lr") and group.get(k) != old.get(k):
+            return f"hyper-parameter {k!r} of parameter group {i} changed from {old.get(k)!r} to {group.get(k)!r}"
+    return None

@@ -1,7 +1,6 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay (MegEngine's SGD)."""
 from __future__ import annotations
 
-from ..functional import zeros_like
 from ..tensor import Parameter, Tensor
 from .optimizer import Optimizer
 
@@ -22,11 +21,11 @@ class SGD(Optimizer):
         self.nesterov = nesterov
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
 
-    def _create_state(self, param: Parameter) -> dict[str, Tensor]:
-        return {"momentum_buffer": zeros_like(param)} if self._defaults["momentum"] else {}
+    def _create_state(self, param: Parameter, group: dict) -> dict[str, Tensor]:
+        return {"momentum_buffer": self._zeros(param)} if group["momentum"] else {}
 
     def _updates(self, group: dict) -> None:
-        lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+        mom, wd = group["momentum"], group["weight_decay"]
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -34,8 +33,11 @@ class SGD(Optimizer):
             if wd:
                 g = g + p * wd
             if mom:
-                buf = self._state[id(p)]["momentum_buffer"]
+                st = self._state[id(p)]
+                if "momentum_buffer" not in st:     # momentum turned on after the group was added
+                    st["momentum_buffer"] = self._zeros(p)
+                buf = st["momentum_buffer"]
                 v = buf * mom + g
                 buf._assign(v)
                 g = g + v * mom if self.nesterov else v
-            p._assign(p - g * lr)
+            p._assign(p - g * self._lr(group, p))
