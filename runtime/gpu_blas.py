@@ -1,27 +1,69 @@
 """Matrix products through cuBLAS that a CUDA graph can capture.
 
-CuPy (through 14.x, cupy issue 6290) refuses cuBLAS during stream capture: its `cublas.setStream`
-raises while the stream captures, and `cupy.matmul` binds the stream on every call. cuBLAS's GEMMs
-themselves are capturable (cuBLAS guide, "CUDA Graphs Support"): with host pointer mode alpha and beta
-are captured by value. So plans call `matmul` here, which keeps its own handle per device and binds it
-to a stream only when the stream changes; `CudaGraphPlan` runs its warm-up on the capture stream, so
-the binding (and cuBLAS's workspace for it) is in place before capture begins.
+CuPy (through 14.x, cupy issue 6290) refuses cuBLAS during stream capture: each of its GEMM wrappers
+first rebinds the handle to the current stream through `cublas.setStream`, which raises while that
+stream captures. cuBLAS's GEMMs themselves are capturable (cuBLAS guide, "CUDA Graphs Support"; with
+host pointer mode alpha and beta are captured by value). So plans call `matmul` here: libcublas (the
+instance CuPy loaded) through ctypes, with graphc's own handle per device, bound to a stream only when
+the stream changes. `CudaGraphPlan` runs its warm-up on the capture stream, so the binding is made
+before capture; each binding also installs a workspace allocated then, so a captured GEMM never
+allocates. The handle and workspace are shared: replays of different graphs must not run concurrently
+on different streams (graphc replays on the caller's stream).
 """
 from __future__ import annotations
 
+import ctypes
+import functools
+import os
+from ctypes import c_int, c_size_t, c_void_p
+
 import cupy
 import numpy as np
-from cupy_backends.cuda.libs import cublas
 
 from .gemm_layout import gemm_call, operand_layout
 
-CUDA_R_16F = 2                  # cudaDataType_t of float16 operands (sgemmEx computes in float32)
-_ONE = {np.dtype(d): np.ones((), d) for d in (np.float32, np.float64)}
-_ZERO = {np.dtype(d): np.zeros((), d) for d in (np.float32, np.float64)}
-_SCALAR = {np.dtype(np.float16): np.dtype(np.float32), np.dtype(np.float32): np.dtype(np.float32),
-           np.dtype(np.float64): np.dtype(np.float64)}
+CUDA_R_16F = 2                      # cudaDataType_t of float16 operands (SgemmEx computes in float32)
+WORKSPACE_BYTES = 32 << 20          # cuBLAS's recommendation for Hopper (it needs less elsewhere)
+_SCALAR = {np.dtype(np.float16): np.float32, np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
 SUPPORTED = frozenset(_SCALAR)
-_HANDLES: dict[int, list[int]] = {}     # device id -> [cuBLAS handle, stream it is bound to]
+_ONE = {d: np.ones((), d) for d in (np.float32, np.float64)}
+_ZERO = {d: np.zeros((), d) for d in (np.float32, np.float64)}
+_HANDLES: dict[int, list] = {}      # device id -> [handle, bound stream, workspace]
+_GEMM = [c_void_p, c_int, c_int, c_int, c_int, c_int, c_void_p, c_void_p, c_int, c_void_p, c_int, c_void_p,
+         c_void_p, c_int]
+_GEMM_EX = [c_void_p, c_int, c_int, c_int, c_int, c_int, c_void_p, c_void_p, c_int, c_int, c_void_p, c_int,
+            c_int, c_void_p, c_void_p, c_int, c_int]
+
+
+def _loaded_cublas() -> str:
+    """The path of the libcublas this process has mapped (CuPy's), else its usual soname."""
+    import cupy_backends.cuda.libs.cublas  # noqa: F401  (maps libcublas into the process)
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split(None, 5)[-1].strip()
+                if os.path.basename(path).startswith("libcublas.so"):
+                    return path
+    except OSError:
+        pass
+    return "libcublas.so.12"
+
+
+@functools.lru_cache(maxsize=1)
+def _lib() -> ctypes.CDLL:
+    lib = ctypes.CDLL(_loaded_cublas())
+    for name, args in (("cublasCreate_v2", [ctypes.POINTER(c_void_p)]), ("cublasSetStream_v2", [c_void_p, c_void_p]),
+                       ("cublasSgemm_v2", _GEMM), ("cublasDgemm_v2", _GEMM), ("cublasSgemmEx", _GEMM_EX)):
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = args, c_int
+    if hasattr(lib, "cublasSetWorkspace_v2"):
+        lib.cublasSetWorkspace_v2.argtypes, lib.cublasSetWorkspace_v2.restype = [c_void_p, c_void_p, c_size_t], c_int
+    return lib
+
+
+def _check(status: int, call: str) -> None:
+    if status != 0:
+        raise RuntimeError(f"matmul: {call} failed with cuBLAS status {status}")
 
 
 def _handle() -> int:
@@ -29,9 +71,15 @@ def _handle() -> int:
     stream = cupy.cuda.get_current_stream().ptr
     entry = _HANDLES.get(dev)
     if entry is None:
-        entry = _HANDLES[dev] = [cublas.create(), -1]
+        h = c_void_p()
+        _check(_lib().cublasCreate_v2(ctypes.byref(h)), "cublasCreate")
+        # From the default pool even inside a plan's private pool: the workspace outlives every plan.
+        entry = _HANDLES[dev] = [h.value, None, cupy.get_default_memory_pool().malloc(WORKSPACE_BYTES)]
     if entry[1] != stream:
-        cublas.setStream(entry[0], stream)      # CuPy refuses this while capturing: warm up first
+        lib = _lib()
+        _check(lib.cublasSetStream_v2(entry[0], stream), "cublasSetStream")
+        if hasattr(lib, "cublasSetWorkspace_v2"):   # SetStream resets the workspace to cuBLAS's own
+            _check(lib.cublasSetWorkspace_v2(entry[0], entry[2].ptr, WORKSPACE_BYTES), "cublasSetWorkspace")
         entry[1] = stream
     return entry[0]
 
@@ -42,7 +90,9 @@ def matmul(a: cupy.ndarray, b: cupy.ndarray, transpose_a: bool = False, transpos
         a = a.T
     if transpose_b:
         b = b.T
-    (m, k), (_, n) = a.shape, b.shape
+    (m, k), (k2, n) = a.shape, b.shape
+    if k != k2:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match")
     out = cupy.empty((m, n), a.dtype)
     if out.size == 0:
         return out
@@ -57,12 +107,13 @@ def matmul(a: cupy.ndarray, b: cupy.ndarray, transpose_a: bool = False, transpos
     c = gemm_call(la, a.shape, lb, b.shape)
     scalar = _SCALAR[a.dtype]
     one, zero = _ONE[scalar].ctypes.data, _ZERO[scalar].ctypes.data
-    h = _handle()
+    h, lib = _handle(), _lib()
     if a.dtype == np.float16:
-        cublas.sgemmEx(h, c.transa, c.transb, c.m, c.n, c.k, one, b.data.ptr, CUDA_R_16F, c.lda,
-                       a.data.ptr, CUDA_R_16F, c.ldb, zero, out.data.ptr, CUDA_R_16F, c.ldc)
+        status = lib.cublasSgemmEx(h, c.transa, c.transb, c.m, c.n, c.k, one, b.data.ptr, CUDA_R_16F, c.lda,
+                                   a.data.ptr, CUDA_R_16F, c.ldb, zero, out.data.ptr, CUDA_R_16F, c.ldc)
     else:
-        gemm = cublas.sgemm if a.dtype == np.float32 else cublas.dgemm
-        gemm(h, c.transa, c.transb, c.m, c.n, c.k, one, b.data.ptr, c.lda, a.data.ptr, c.ldb, zero,
-             out.data.ptr, c.ldc)
+        gemm = lib.cublasSgemm_v2 if scalar is np.float32 else lib.cublasDgemm_v2
+        status = gemm(h, c.transa, c.transb, c.m, c.n, c.k, one, b.data.ptr, c.lda, a.data.ptr, c.ldb, zero,
+                      out.data.ptr, c.ldc)
+    _check(status, "GEMM")
     return out

@@ -10,12 +10,12 @@ Pitfalls of CuPy stream capture that `CudaGraphPlan` handles (or reports):
   not owned by the graph (no memory nodes), which is what the private pool relies on.
 - Anything that synchronizes with the host inside the plan (`.item()`, `.get()`, `bool(array)`,
   `cupy.nonzero`, a synchronous copy from host memory) invalidates the capture; so do cuRAND and,
-  in the CuPy versions tracked by cupy issue 6290, cuBLAS/cuSOLVER calls (CuPy raises
-  NotImplementedError). Capture failure raises CaptureError, or with fallback=True the plan keeps
-  running eagerly and `reason` says why.
+  in the CuPy versions tracked by cupy issue 6290, CuPy's cuBLAS/cuSOLVER calls (it raises
+  NotImplementedError; plans call gpu_blas for products instead). Capture failure raises CaptureError,
+  or with fallback=True the plan keeps running eagerly and `reason` says why.
 - Kernels must be compiled and modules loaded before capture, and library handles created and bound
-  to the capture stream (gpu_blas binds its cuBLAS handle when the stream changes, which CuPy forbids
-  during capture): the function runs `warmup` times eagerly first, on the capture stream.
+  to the capture stream (gpu_blas binds its cuBLAS handle, and installs its workspace, when the stream
+  changes): the function runs `warmup` times eagerly first, on the capture stream.
 - Python scalars passed to kernels are baked into the graph at capture: whatever changes per step
   (learning rates, step counters, random seeds) must live in device arrays among the inputs.
 - Capture needs a non-default, non-blocking stream (the legacy stream implicitly synchronizes with
@@ -123,6 +123,7 @@ class CudaGraphPlan:
             try:
                 self.static_outputs = self._capture()
             except Exception as e:
+                self.graph = None
                 if not fallback:
                     raise CaptureError(f"CUDA-graph capture failed: {type(e).__name__}: {e}") from e
                 self.reason = f"{type(e).__name__}: {e}"
@@ -141,6 +142,9 @@ class CudaGraphPlan:
                     pass
                 raise
             self.graph = s.end_capture()
+            upload = getattr(self.graph, "upload", None)
+            if upload is not None:      # instantiate now, so that failures fall back here, not at a call
+                upload(s)
             s.synchronize()
         return _as_tuple(outs)
 
