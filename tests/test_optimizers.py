@@ -302,12 +302,12 @@ def test_optimizer_base_class_interface():
     assert optim.AdamW([Parameter([1.])], lr=0.1).param_groups[0]["weight_decay"] == 0.01
 
 
-def _traced_sgd_run(changes: dict, steps: int = 6, **kw):
+def _traced_sgd_run(changes: dict, steps: int = 6):
     """A traced SGD step on w*x; `changes` maps a step index to group entries set before it."""
     from graphc.jit import trace
     w = Parameter(np.float32(1.0))
     gm = GradManager().attach([w])
-    opt = optim.SGD([w], lr=0.1, **kw)
+    opt = optim.SGD([w], lr=0.1)
     x = Tensor(np.float32(2.0))
 
     @trace
