@@ -7,8 +7,9 @@ host pointer mode alpha and beta are captured by value). So plans call `matmul` 
 instance CuPy loaded) through ctypes, with graphc's own handle per device, bound to a stream only when
 the stream changes. `CudaGraphPlan` runs its warm-up on the capture stream, so the binding is made
 before capture; each binding also installs a workspace allocated then, so a captured GEMM never
-allocates. The handle and workspace are shared: replays of different graphs must not run concurrently
-on different streams (graphc replays on the caller's stream).
+allocates. The handle and workspace are shared per device: products (and replays of graphs holding
+them) must not run concurrently on different streams or threads; graphc runs plans and replays on the
+caller's stream.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def _loaded_cublas() -> str:
                     return path
     except OSError:
         pass
-    return "libcublas.so.12"
+    return f"libcublas.so.{cupy.cuda.runtime.runtimeGetVersion() // 1000}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,6 +87,9 @@ def _handle() -> int:
 
 def matmul(a: cupy.ndarray, b: cupy.ndarray, transpose_a: bool = False, transpose_b: bool = False) -> cupy.ndarray:
     """The 2-D product op(a) @ op(b) (float16/32/64) on the current stream, capturable as a CUDA graph."""
+    if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype not in SUPPORTED:
+        raise TypeError(f"matmul: takes two 2-D float16/32/64 arrays of one dtype, got {a.dtype}{a.shape} and "
+                        f"{b.dtype}{b.shape}")
     if transpose_a:
         a = a.T
     if transpose_b:

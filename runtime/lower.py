@@ -101,7 +101,7 @@ def _gemm_ok(n: OpNode) -> bool:
     """A 2-D product graphc's capturable cuBLAS call handles (others go through cupy.matmul)."""
     from .gpu_blas import SUPPORTED
     a, b = n.inputs
-    return a.ndim == 2 and b.ndim == 2 and a.dtype in SUPPORTED
+    return a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype in SUPPORTED
 
 
 def _cpu_kernel(n: OpNode):
