@@ -152,6 +152,7 @@ class _Compiled:
         dev = devices[0] if devices else get_device(None)
         self.plan = compile_graph(g, opt_level, device=dev.kind)
         self.device = dev
+        self.graph_replay = dev.kind == "gpu"   # replay through a captured StepGraph (runtime.gpu_graph)
 
     def stale(self) -> str | None:
         """Why this trace no longer matches the Python state it baked in (None: replay it)."""
@@ -164,7 +165,7 @@ class _Compiled:
     def run(self, leaves) -> object:
         """Replay the plan on new inputs, write state updates back, return the outputs."""
         arrays = [t._data for t in leaves] + [t._data for t in self.states]
-        if self.device.kind == "gpu":
+        if self.graph_replay:
             res = self._gpu_call(arrays)
         else:
             res = self.plan.fn(*arrays)
@@ -189,11 +190,11 @@ class _Compiled:
         are bound to those buffers and later calls copy in only the arguments."""
         g = self._graph
         if g is None and os.environ.get("GRAPHC_CUDA_GRAPH", "1") != "0":
-            from runtime.gpu_graph import StepGraph
+            from runtime.gpu_graph import step_graph
             n_args = len(arrays) - len(self.states)
             where = {id(t): n_args + i for i, t in enumerate(self.states)}
-            g = StepGraph(self.plan.fn, arrays, self.n_out + len(self.grad_params),
-                          [where[id(t)] for t in self.update_targets], n_args)
+            g = step_graph(self.plan.fn, arrays, self.n_out + len(self.grad_params),
+                           [where[id(t)] for t in self.update_targets], n_args)
             if not g.captured:
                 log.info("plan replays without a CUDA graph: %s", g.reason)
                 g = False

@@ -24,7 +24,7 @@ Pitfalls of CuPy stream capture that `CudaGraphPlan` handles (or reports):
   (copy_outputs=True returns fresh copies instead).
 - Per call, only the host-side work of a replay remains: inputs that are not already the static
   buffers are copied in with one memcpy each (cupy.copyto costs several times more), the graph is
-  launched, and outputs are copied out the same way. `StepGraph` removes the copies of states.
+  launched, and outputs are copied out the same way. `step_graph` removes the copies of states.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ import cupy
 
 from graphc.ir.errors import GraphcError
 
-from .static_step import write_back
+from .static_step import Backend, StepGraph
 
 _D2D = cupy.cuda.runtime.memcpyDeviceToDevice
 
@@ -171,30 +171,11 @@ class CudaGraphPlan:
         return tuple(fresh_copy(o) for o in outs) if self.copy_outputs else outs
 
 
-class StepGraph:
-    """A traced step `(args..., states...) -> (returns..., new states...)` replayed as one CUDA graph.
+CUPY = Backend(capture=lambda body, arrays: CudaGraphPlan(body, arrays, fallback=True),
+               copy=cupy.copyto, clone=cupy.copy, fresh_copy=fresh_copy)
 
-    The graph writes the new states into the states' static buffers (static_step.write_back), so the
-    caller rebinds its state tensors to `state_buffers` once and later calls copy in only the
-    arguments. Calls return fresh copies of the returns followed by the updated states' buffers.
-    """
 
-    def __init__(self, fn: Callable[..., tuple], arrays: Sequence[cupy.ndarray], n_ret: int,
-                 update_pos: Sequence[int], n_args: int) -> None:
-        body = write_back(fn, n_ret, update_pos, copy=cupy.copyto, clone=cupy.copy)
-        self.plan = CudaGraphPlan(body, arrays, fallback=True)
-        self.state_buffers = tuple(self.plan.static_inputs[n_args:])
-        self._updated = tuple(self.plan.static_inputs[p] for p in update_pos)
-
-    @property
-    def captured(self) -> bool:
-        """True when calls replay the CUDA graph."""
-        return self.plan.captured
-
-    @property
-    def reason(self) -> str | None:
-        """Why the step could not be captured, when it could not."""
-        return self.plan.reason
-
-    def __call__(self, arrays: Sequence[cupy.ndarray]) -> tuple:
-        return tuple(fresh_copy(o) for o in self.plan(*arrays)) + self._updated
+def step_graph(fn: Callable[..., tuple], arrays: Sequence[cupy.ndarray], n_ret: int, update_pos: Sequence[int],
+               n_args: int) -> StepGraph:
+    """A traced step replayed as one CUDA graph (see static_step.StepGraph)."""
+    return StepGraph(fn, arrays, n_ret, update_pos, n_args, CUPY)
