@@ -128,18 +128,21 @@ class CFusedKernel:
         self.fn = lib.kernel
         self.fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t]
         self.fn.restype = None
+        # Per call only arrays change: what each input and output is, worked out once.
+        self._in_dtypes = [v.dtype for v in sub.inputs]
+        self._outs = [(v.shape, v.dtype, v.producer.op.name) for v in sub.outputs]
 
-    def _index(self, v: Value) -> str:
-        """How input v is indexed from the flat position i (full, scalar, or a broadcast trailing block)."""
+    def _block(self, v: Value) -> int:
+        """How input v is read at flat position i: 0 a scalar, -1 at i, B > 0 a trailing block (i % B)."""
         if v.size == 1:
-            return "0"
+            return 0
         if v.shape == self.shape:
-            return "i"
+            return -1
         shape = tuple(d for d in v.shape)
         while shape and shape[0] == 1:
             shape = shape[1:]
         if shape == self.shape[len(self.shape) - len(shape):]:
-            return f"i % {int(np.prod(shape, dtype=np.int64))}"
+            return int(np.prod(shape, dtype=np.int64))
         raise Unsupported(f"input of shape {v.shape} broadcasts in a way the C loop does not handle")
 
     def _generate(self) -> tuple[str, int]:
@@ -157,10 +160,24 @@ class CFusedKernel:
         for a in range(len(accs)):
             lines.append(f"  double acc{a} = 0;")
         red = "".join(f" reduction(+:acc{a})" for a in range(len(accs)))
-        lines.append(f"  #pragma omp simd{red}")
-        lines.append("  for (ptrdiff_t i = start; i < stop; i++) {")
-        for k, v in enumerate(sub.inputs):
-            lines.append(f"    {_CTYPE[v.dtype]} in{k} = x{k}[{self._index(v)}];")
+        blocks = [self._block(v) for v in sub.inputs]
+        sizes = set(blocks) - {0, -1}
+        nested = len(sizes) == 1
+        if nested:
+            # One broadcast block (a bias row): loop over whole blocks so that the inner loop reads it
+            # contiguously and vectorizes (i % B in the loop would not).
+            size = sizes.pop()
+            lines += ["  for (ptrdiff_t i0 = start; i0 < stop; ) {",
+                      f"    const ptrdiff_t b0 = i0 % {size}, n = {size} - b0 < stop - i0 ? {size} - b0 : stop - i0;",
+                      f"    #pragma omp simd{red}",
+                      "    for (ptrdiff_t j = 0; j < n; j++) {",
+                      "    const ptrdiff_t i = i0 + j;"]
+            at = {0: "0", -1: "i", size: "b0 + j"}
+        else:
+            lines += [f"  #pragma omp simd{red}", "  for (ptrdiff_t i = start; i < stop; i++) {"]
+            at = {b: "0" if b == 0 else "i" if b == -1 else f"i % {b}" for b in blocks}
+        for k, (v, b) in enumerate(zip(sub.inputs, blocks)):
+            lines.append(f"    {_register(v.dtype)} in{k} = x{k}[{at[b]}];")
             names[v] = f"in{k}"
         for c in sub.consts:
             if c.dtype not in _CTYPE:
@@ -182,11 +199,13 @@ class CFusedKernel:
             attrs = {k: (_literal(v) if v is not None else ("-INFINITY" if k == "lower" else "INFINITY"))
                      for k, v in n.attrs.items() if isinstance(v, (int, float)) or v is None}
             expr = tmpl.replace("T_OUT", _CTYPE[out.dtype]).format(*args, **attrs)
-            lines.append(f"    {_CTYPE[out.dtype]} t{j} = {expr};")
+            lines.append(f"    {_register(out.dtype)} t{j} = {expr};")
             names[out] = f"t{j}"
             if out in out_index:
                 lines.append(f"    o{out_index[out]}[i] = t{j};")
         lines.append("  }")
+        if nested:
+            lines += ["    i0 += n;", "  }"]
         for a in range(len(accs)):
             lines.append(f"  accs[{a}] = acc{a};")
         lines.append("}")
@@ -199,34 +218,37 @@ class CFusedKernel:
 
     def __call__(self, *arrays, out: dict | None = None):
         """Run the group; `out` may give contiguous arrays to write elementwise outputs into."""
-        keep = [np.ascontiguousarray(a, dtype=v.dtype) for a, v in zip(arrays, self.sub.inputs)]
+        keep = [np.ascontiguousarray(a, dtype=d) for a, d in zip(arrays, self._in_dtypes)]
         ins = (ctypes.c_void_p * max(len(keep), 1))(*[a.ctypes.data for a in keep])
         results: list = []
-        for o, v in enumerate(self.sub.outputs):
+        for o, (shape, dtype, op) in enumerate(self._outs):
             given = out.get(o) if out else None
-            results.append(None if v.producer.op.name in _REDUCE
-                           else given if given is not None else np.empty(v.shape, v.dtype))
+            results.append(None if op in _REDUCE else given if given is not None else np.empty(shape, dtype))
         outs = (ctypes.c_void_p * max(len(results), 1))(*[0 if r is None else r.ctypes.data for r in results])
         n = self.size
         workers = cpu_fused.threads() if n >= cpu_fused.PARALLEL_MIN else 1
         if workers == 1:
-            parts = [self._run(ins, outs, 0, n)]
+            total = self._run(ins, outs, 0, n)
         else:
             per = -(-n // workers)                     # ceil(n / workers), then up to a multiple of ALIGN
             step = -(-per // ALIGN) * ALIGN
             futs = [cpu_fused.executor().submit(self._run, ins, outs, lo, min(n, lo + step))
                     for lo in range(0, n, step)]
-            parts = [f.result() for f in futs]
-        total = np.sum(parts, axis=0)
-        acc_i = 0
-        for o, v in enumerate(self.sub.outputs):
-            if results[o] is None:
-                s = total[acc_i]
-                if v.producer.op.name == "mean":
-                    s = s / n
-                results[o] = np.asarray(s, dtype=v.dtype).reshape(v.shape)
-                acc_i += 1
+            total = sum(f.result() for f in futs)
+        if self.n_acc:
+            acc_i = 0
+            for o, (shape, dtype, op) in enumerate(self._outs):
+                if results[o] is None:
+                    s = total[acc_i] / n if op == "mean" else total[acc_i]
+                    results[o] = np.asarray(s, dtype=dtype).reshape(shape)
+                    acc_i += 1
         return results[0] if len(results) == 1 else tuple(results)
+
+
+def _register(dtype: np.dtype) -> str:
+    """The C type holding a value in the loop: bools as int, since a one-byte lane among 32-bit float
+    lanes stops gcc from vectorizing the loop (memory keeps _Bool)."""
+    return "int" if dtype == np.bool_ else _CTYPE[dtype]
 
 
 def _literal(x: float) -> str:
