@@ -109,6 +109,30 @@ def test_trailing_broadcast_and_unsupported_forms():
         cpu_c.CFusedKernel(i32)
 
 
+def test_broadcast_block_loop_with_ranges_starting_mid_block(monkeypatch):
+    """A bias row is read by a loop over whole rows (which vectorizes); thread ranges split rows."""
+    monkeypatch.setattr(cpu_fused, "PARALLEL_MIN", 16)
+    cpu_fused.set_threads(2)
+    try:
+        f32 = np.dtype(np.float32)
+
+        def bias_relu_mask(x, b):
+            h = x + b
+            return [emit("relu", [h]), emit("astype", [emit("greater", [h, const(0.0, f32)])], dtype="float32"),
+                    emit("sum", [h], axis=(0, 1), keepdims=False)]
+        node = fused_node(bias_relu_mask, [((37, 29), f32), ((29,), f32)])
+        src = cpu_c.CFusedKernel(node).src
+        assert "x1[b0 + j]" in src and "i % 29" not in src
+        assert "_Bool t" not in src          # bool values live in int registers
+        rng = np.random.default_rng(3)
+        compare(node, [rng.standard_normal((37, 29)).astype(f32), rng.standard_normal(29).astype(f32)], rtol=1e-5)
+        two = fused_node(lambda x, b, c: x + b + c, [((4, 5, 6), f32), ((6,), f32), ((5, 6), f32)])
+        assert "i % 6" in cpu_c.CFusedKernel(two).src        # two block sizes: indexed by remainders
+        compare(two, [rng.standard_normal(s).astype(f32) for s in ((4, 5, 6), (6,), (5, 6))])
+    finally:
+        cpu_fused.set_threads(None)
+
+
 def test_threads_split_the_range(monkeypatch):
     monkeypatch.setattr(cpu_fused, "PARALLEL_MIN", 16)
     cpu_fused.set_threads(2)
