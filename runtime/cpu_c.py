@@ -130,7 +130,7 @@ class CFusedKernel:
         self.fn.restype = None
         # Per call only arrays change: what each input and output is, worked out once.
         self._in_dtypes = [v.dtype for v in sub.inputs]
-        self._outs = [(v.shape, v.dtype, v.producer.op.name) for v in sub.outputs]
+        self._outs = [(v.shape, v.dtype, v.producer.op.name, self.slots.get(v)) for v in sub.outputs]
 
     def _block(self, v: Value) -> int:
         """How input v is read at flat position i: 0 a scalar, -1 at i, B > 0 a trailing block (i % B)."""
@@ -156,13 +156,31 @@ class CFusedKernel:
         for v, k in out_index.items():
             if v.producer.op.name not in _REDUCE:
                 lines.append(f"  {_CTYPE[v.dtype]}* restrict o{k} = ({_CTYPE[v.dtype]}*)outs[{k}];")
-        accs = [n for n in sub.nodes if n.op.name in _REDUCE]
-        for a in range(len(accs)):
-            lines.append(f"  double acc{a} = 0;")
-        red = "".join(f" reduction(+:acc{a})" for a in range(len(accs)))
+        # Accumulators, in double: a full reduction has one (acc{a}); a reduction over the leading axes
+        # has one per element of the remaining block (c{a}[...], the bias gradient's column sums).
         blocks = [self._block(v) for v in sub.inputs]
         sizes = set(blocks) - {0, -1}
+        self.slots: dict[Value, tuple[int, int]] = {}     # reduction result -> (offset in accs, width)
+        full, cols = [], []
+        for n in sub.nodes:
+            if n.op.name not in _REDUCE:
+                continue
+            axes = tuple(sorted(n.attrs["axis"]))
+            width = int(np.prod(self.shape[len(axes):], dtype=np.int64))
+            if axes != tuple(range(len(axes))):
+                raise Unsupported("only reductions over all axes or over the leading axes")
+            (full if width == 1 and len(axes) == len(self.shape) else cols).append(n)
+            if n in cols:
+                sizes.add(width)
+            self.slots[n.outputs[0]] = (sum(w for _, w in self.slots.values()), width)
         nested = len(sizes) == 1
+        if cols and not nested:
+            raise Unsupported("a reduction over leading axes beside another broadcast block size")
+        acc_of = {n: f"acc{a}" for a, n in enumerate(full)}
+        acc_of.update({n: f"c{a}[b0 + j]" for a, n in enumerate(cols)})
+        lines += [f"  double acc{a} = 0;" for a in range(len(full))]
+        lines += [f"  double* restrict c{a} = accs + {self.slots[n.outputs[0]][0]};" for a, n in enumerate(cols)]
+        red = "".join(f" reduction(+:acc{a})" for a in range(len(full)))
         if nested:
             # One broadcast block (a bias row): loop over whole blocks so that the inner loop reads it
             # contiguously and vectorizes (i % B in the loop would not).
@@ -183,15 +201,11 @@ class CFusedKernel:
             if c.dtype not in _CTYPE:
                 raise Unsupported(f"constant of dtype {c.dtype}")
             names[c] = f"(({_CTYPE[c.dtype]}){_literal(c.data.reshape(()).item())})"
-        acc_i = 0
         for j, n in enumerate(sub.nodes):
             out = n.outputs[0]
             args = [names[v] for v in n.inputs]
             if n.op.name in _REDUCE:
-                if len(n.attrs["axis"]) != len(self.shape):
-                    raise Unsupported("only full reductions")
-                lines.append(f"    acc{acc_i} += (double)({args[0]});")
-                acc_i += 1
+                lines.append(f"    {acc_of[n]} += (double)({args[0]});")
                 continue
             tmpl = _OVERRIDES.get(n.op.name) or n.op.cuda
             if tmpl is None:
@@ -206,10 +220,9 @@ class CFusedKernel:
         lines.append("  }")
         if nested:
             lines += ["    i0 += n;", "  }"]
-        for a in range(len(accs)):
-            lines.append(f"  accs[{a}] = acc{a};")
+        lines += [f"  accs[{self.slots[n.outputs[0]][0]}] = acc{a};" for a, n in enumerate(full)]
         lines.append("}")
-        return _header(ct) + "\n".join(lines) + "\n", len(accs)
+        return _header(ct) + "\n".join(lines) + "\n", sum(w for _, w in self.slots.values())
 
     def _run(self, ins, outs, start: int, stop: int) -> np.ndarray:
         acc = np.zeros(max(self.n_acc, 1), np.float64)
@@ -221,7 +234,7 @@ class CFusedKernel:
         keep = [np.ascontiguousarray(a, dtype=d) for a, d in zip(arrays, self._in_dtypes)]
         ins = (ctypes.c_void_p * max(len(keep), 1))(*[a.ctypes.data for a in keep])
         results: list = []
-        for o, (shape, dtype, op) in enumerate(self._outs):
+        for o, (shape, dtype, op, _) in enumerate(self._outs):
             given = out.get(o) if out else None
             results.append(None if op in _REDUCE else given if given is not None else np.empty(shape, dtype))
         outs = (ctypes.c_void_p * max(len(results), 1))(*[0 if r is None else r.ctypes.data for r in results])
@@ -235,13 +248,11 @@ class CFusedKernel:
             futs = [cpu_fused.executor().submit(self._run, ins, outs, lo, min(n, lo + step))
                     for lo in range(0, n, step)]
             total = sum(f.result() for f in futs)
-        if self.n_acc:
-            acc_i = 0
-            for o, (shape, dtype, op) in enumerate(self._outs):
-                if results[o] is None:
-                    s = total[acc_i] / n if op == "mean" else total[acc_i]
-                    results[o] = np.asarray(s, dtype=dtype).reshape(shape)
-                    acc_i += 1
+        for o, (shape, dtype, op, slot) in enumerate(self._outs):
+            if results[o] is None:
+                at, width = slot
+                s = total[at:at + width]
+                results[o] = np.asarray(s / (n // width) if op == "mean" else s, dtype=dtype).reshape(shape)
         return results[0] if len(results) == 1 else tuple(results)
 
 

@@ -133,6 +133,30 @@ def test_broadcast_block_loop_with_ranges_starting_mid_block(monkeypatch):
         cpu_fused.set_threads(None)
 
 
+def test_reductions_over_leading_axes(monkeypatch):
+    """Column sums (a bias gradient) accumulate per block element; thread ranges split rows."""
+    monkeypatch.setattr(cpu_fused, "PARALLEL_MIN", 16)
+    cpu_fused.set_threads(2)
+    try:
+        f32 = np.dtype(np.float32)
+
+        def grads(d, m, b):
+            g = d * m
+            return [g, emit("sum", [g], axis=(0,), keepdims=False), emit("mean", [g + b], axis=(0,), keepdims=True)]
+        node = fused_node(grads, [((37, 29), f32), ((37, 29), f32), ((29,), f32)])
+        src = cpu_c.CFusedKernel(node).src
+        assert "c0[b0 + j] +=" in src and "c1[b0 + j] +=" in src
+        rng = np.random.default_rng(4)
+        compare(node, [rng.standard_normal(s).astype(f32) for s in ((37, 29), (37, 29), (29,))], rtol=1e-5)
+        three = fused_node(lambda x: emit("sum", [x * x], axis=(0, 1), keepdims=False), [((3, 4, 5), f32)])
+        compare(three, [rng.standard_normal((3, 4, 5)).astype(f32)], rtol=1e-5)
+        inner = fused_node(lambda x: emit("sum", [x * x], axis=(1,), keepdims=False), [((6, 5), f32)])
+        with pytest.raises(cpu_c.Unsupported, match="leading axes"):
+            cpu_c.CFusedKernel(inner)
+    finally:
+        cpu_fused.set_threads(None)
+
+
 def test_threads_split_the_range(monkeypatch):
     monkeypatch.setattr(cpu_fused, "PARALLEL_MIN", 16)
     cpu_fused.set_threads(2)
