@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from common import best_time, line_fit_data
+from common import best_times_interleaved, line_fit_data
 
 import graphc.functional as F
 import graphc.optimizer as optim
@@ -53,8 +53,7 @@ def main() -> dict:
     np_step = numpy_step_factory()
     traced, tfn = graphc_step_factory(True)
     eager, _ = graphc_step_factory(False)
-    n = 2000
-    r = {"numpy": best_time(np_step, n), "traced": best_time(traced, n), "eager": best_time(eager, n // 4)}
+    r = best_times_interleaved({"numpy": np_step, "traced": traced, "eager": eager}, 200, rounds=25)
     # Kernels per step: every node of the traced graph (level 0), after the other passes (level 2),
     # and after fusion (level 3, a fused group counts as one kernel).
     r["kernels"] = {lvl: len(compile_graph(tfn.graph, lvl).graph.nodes) for lvl in (0, 2, 3)}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from common import best_time
+from common import best_times_interleaved
 
 import graphc.functional as F
 import graphc.optimizer as optim
@@ -81,7 +81,7 @@ def main() -> dict:
     """Run the MLP benchmark; returns seconds per step."""
     np_step = numpy_step_factory()
     g_step, fn = graphc_step_factory()
-    r = {"numpy": best_time(np_step, 20), "traced": best_time(g_step, 20)}
+    r = best_times_interleaved({"numpy": np_step, "traced": g_step}, 5)
     print(f"MLP step: numpy {r['numpy'] * 1e3:.2f} ms, traced {r['traced'] * 1e3:.2f} ms "
           f"({r['traced'] / r['numpy']:.2f}x); plan {fn.plan.stats}")
     return r

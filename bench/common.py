@@ -19,6 +19,21 @@ def best_time(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
     return best
 
 
+def best_times_interleaved(fns: dict[str, Callable[[], object]], number: int, rounds: int = 15) -> dict[str, float]:
+    """Best mean seconds per call of each function, timed in alternating rounds of `number` calls, so
+    that a machine whose speed drifts (shared cores) slows every contender alike."""
+    for fn in fns.values():
+        fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / number)
+    return best
+
+
 def machine() -> str:
     """A one-line description of this machine."""
     cpu = platform.processor() or platform.machine()
