@@ -13,36 +13,39 @@ from .tensor import Tensor
 
 
 class Tape:
-    """The eager computation recorded while a GradManager records, with the arrays it produced."""
+    """The eager computation recorded while a GradManager records, with the arrays it produced.
+
+    Recording keeps positions only (an op, its attributes, the positions of its operands and results);
+    the Graph is built when a backward program is compiled for a tape structure not seen before, so a
+    training loop that repeats its step pays for bookkeeping, not graph construction."""
 
     def __init__(self, attached: dict[int, Tensor]) -> None:
-        self.graph = Graph()
         self.attached = attached
-        self.vals: dict[int, Value] = {}      # id(tensor) -> its current Value
+        self.vals: dict[int, int] = {}        # id(tensor) -> position of its current value
         self.tensors: list[Tensor] = []       # position -> tensor (keeps ids alive)
         self.arrays: list = []                # position -> array at record time
-        self.pos: dict[Value, int] = {}
-        self.wrt: dict[int, Value] = {}       # id(param) -> the Value it entered the tape as
+        self.events: list[tuple] = []         # (op, attrs, operand positions, result positions); op None: an input
+        self.wrt: dict[int, int] = {}         # id(param) -> position of the value it entered the tape as
         self.sig: list = []                   # the tape's structure, the backward cache's key
 
-    def _add(self, t: Tensor, v: Value) -> None:
-        self.vals[id(t)] = v
-        self.pos[v] = len(self.tensors)
+    def _add(self, t: Tensor) -> int:
+        pos = self.vals[id(t)] = len(self.tensors)
         self.tensors.append(t)
         self.arrays.append(t._data)
+        return pos
 
-    def _input(self, t: Tensor) -> Value:
-        v = self.vals.get(id(t))
-        if v is None:
-            v = self.graph.add_input(t.shape, t.dtype)
-            self._add(t, v)
+    def _input(self, t: Tensor) -> int:
+        pos = self.vals.get(id(t))
+        if pos is None:
+            pos = self._add(t)
+            self.events.append((None, None, (), (pos,)))
             # Only the value an attached tensor had when it entered the tape is differentiated: after
             # `p[...] = v` the object holds an untracked value (MegEngine: it no longer carries grad).
             is_param = id(t) in self.attached and id(t) not in self.wrt
             if is_param:
-                self.wrt[id(t)] = v
-            self.sig.append((v.shape, v.dtype.str, is_param))
-        return v
+                self.wrt[id(t)] = pos
+            self.sig.append((t._data.shape, t._data.dtype.str, is_param))
+        return pos
 
     def record(self, op, attrs: dict, inputs, outputs) -> None:
         """Append one eager op application if it reads a tracked tensor."""
@@ -52,19 +55,37 @@ class Tape:
                 break
         else:
             return
-        ins = [self._input(t) for t in inputs]
-        outs = self.graph.append(op, attrs, ins, [(t.shape, t.dtype) for t in outputs])
-        for t, v in zip(outputs, outs, strict=False):
-            self._add(t, v)
-        self.sig.append((op.name, _frozen(attrs) if attrs else (), tuple(self.pos[v] for v in ins)))
+        ins = tuple(self._input(t) for t in inputs)
+        self.events.append((op, attrs, ins, tuple(self._add(t) for t in outputs)))
+        self.sig.append((op.name, _frozen(attrs) if attrs else (), ins))
 
     def rebind(self, t: Tensor, new: Tensor) -> None:
         """`t` now holds `new`'s value (a recorded __setitem__)."""
-        v = self.vals.get(id(new))
-        if v is not None:
-            self.vals[id(t)] = v
+        pos = self.vals.get(id(new))
+        if pos is not None:
+            self.vals[id(t)] = pos
         else:
             self.vals.pop(id(t), None)
+
+    def build(self) -> tuple[Graph, list[Value]]:
+        """The recorded computation as a Graph, and the Value of each position."""
+        g = Graph()
+        vals: list = [None] * len(self.arrays)
+        arrays = self.arrays
+        for op, attrs, ins, outs in self.events:
+            if op is None:
+                a = arrays[outs[0]]
+                vals[outs[0]] = g.add_input(a.shape, a.dtype)
+                continue
+            vs = g.append(op, attrs, [vals[i] for i in ins], [(arrays[o].shape, arrays[o].dtype) for o in outs])
+            for o, v in zip(outs, vs, strict=True):
+                vals[o] = v
+        return g, vals
+
+    @property
+    def graph(self) -> Graph:
+        """The recorded computation as a Graph (for pictures and inspection)."""
+        return self.build()[0]
 
 
 def _frozen(x):
@@ -78,13 +99,13 @@ def _frozen(x):
 class BackwardProgram:
     """A compiled gradient computation for one tape structure: which recorded arrays it reads, its plan."""
 
-    def __init__(self, tape: Tape, ys: list[Value], dy_types: list, params: list[int],
+    def __init__(self, tape: Tape, ys: list[int], dy_types: list, params: list[int],
                  device: str = "cpu") -> None:
-        g = tape.graph
+        g, vals = tape.build()
         n_fwd = len(g.nodes)
         dys = [g.add_input(s, d, name=f"dy{i}") for i, (s, d) in enumerate(dy_types)]
-        wrt = [tape.wrt[p] for p in params]
-        grads = derive(g, ys, dys, wrt, role=GRADIENT)
+        wrt = [vals[tape.wrt[p]] for p in params]
+        grads = derive(g, [vals[y] for y in ys], dys, wrt, role=GRADIENT)
         self.params = [i for i, gv in enumerate(grads) if gv is not None]
         bg = Graph()
         bg.nodes = g.nodes[n_fwd:]
@@ -98,7 +119,8 @@ class BackwardProgram:
         bg.inputs = list(needed)
         self.graph = bg
         # Where each input comes from: a tape position, or -1 - k for the k-th dy.
-        self.sources = [tape.pos[v] if v in tape.pos else -1 - dys.index(v) for v in bg.inputs]
+        pos = {v: i for i, v in enumerate(vals) if v is not None}
+        self.sources = [pos[v] if v in pos else -1 - dys.index(v) for v in bg.inputs]
         from runtime.compile import compile_graph
         self.plan = compile_graph(bg, device=device)   # the plan runs where the recorded arrays live
 
@@ -229,19 +251,19 @@ class GradManager:
     def _eager_backward(self, ys: list[Tensor], dys: list[Tensor]) -> list[tuple[Tensor, Tensor]]:
         tape = self._tape
         State.tapes.remove(tape)
-        y_vals = [tape.vals.get(id(t)) for t in ys]
-        keep = [i for i, v in enumerate(y_vals) if v is not None]
+        y_pos = [tape.vals.get(id(t)) for t in ys]
+        keep = [i for i, p in enumerate(y_pos) if p is not None]
         params = [pid for pid in self._attached if pid in tape.wrt]
         if not keep or not params:
             return []
-        ys_v = [y_vals[i] for i in keep]
+        ys_p = [y_pos[i] for i in keep]
         dys = [dys[i] for i in keep]
         dev = dys[0].device
-        key = (tuple(tape.sig), tuple(tape.pos[v] for v in ys_v), tuple((d.shape, d.dtype.str) for d in dys),
-               tuple(tape.pos[tape.wrt[p]] for p in params), dev.kind)
+        key = (tuple(tape.sig), tuple(ys_p), tuple((d.shape, d.dtype.str) for d in dys),
+               tuple(tape.wrt[p] for p in params), dev.kind)
         prog = _programs.get(key)
         if prog is None:
-            prog = _programs[key] = BackwardProgram(tape, ys_v, [(d.shape, d.dtype) for d in dys], params,
+            prog = _programs[key] = BackwardProgram(tape, ys_p, [(d.shape, d.dtype) for d in dys], params,
                                                     dev.kind)
         ps = [self._attached[params[i]] for i in prog.params]
         if State.tapes:  # an outer GradManager records: differentiate through the gradient computation

@@ -3,8 +3,8 @@
 NumPy ufuncs run one op per pass; a C loop keeps every intermediate in registers and calls glibc's
 vector math (libmvec: expf, tanhf, ... on 8 lanes). Groups this generator cannot express (integer
 dtypes, general broadcasting, max/min reductions, sums over other than all or the leading axes) and
-machines without a compiler use the NumPy chunked kernel instead (runtime/cpu_fused.py). Libraries are cached on disk by source hash.
-GRAPHC_CPU_BACKEND=numpy turns this backend off.
+machines without a compiler use the NumPy chunked kernel instead (runtime/cpu_fused.py). Libraries
+are cached on disk by source hash. GRAPHC_CPU_BACKEND=numpy turns this backend off.
 """
 from __future__ import annotations
 
