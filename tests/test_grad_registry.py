@@ -165,6 +165,9 @@ CASES += [
          "accumulate"),
     Case("gather", [U((3, 4)), idx([[2, 0, 0, 1], [2, 2, 1, 0]])], {"axis": 0}),
     Case("gather", [U((2, 3, 4)), idx(rng.integers(0, 4, (2, 3, 2)))], {"axis": 2}, "axis2"),
+    # One index per line (a cross-entropy's labels): the gradient is a one-hot select, not a scatter.
+    Case("gather", [U((3, 5)), idx([[4], [0], [2]])], {"axis": 1}, "one-per-row"),
+    Case("gather", [U((3, 4)), idx([[2, 0, 0, 1]])], {"axis": 0}, "one-per-column"),
     Case("scatter", [U((3, 4)), idx([[2, 0, 1, 1], [0, 1, 2, 0]]), U((2, 4))],
          {"axis": 0, "accumulate": False}),
     Case("scatter", [U((3, 4)), idx([[1, 2], [0, 1], [3, 0]]), U((3, 3))], {"axis": 1, "accumulate": False},

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..dtypes import bool_
 from ..errors import DTypeError, GraphcIndexError, ShapeError
-from ..graph import emit
+from ..graph import const, emit
 from ..opdef import OpDef, register
 from .common import broadcast_shapes, sum_to, zeros
 
@@ -232,8 +232,17 @@ def _gather(xp, x, index, axis):
 
 def _gather_vjp(ins, outs, douts, attrs):
     x, index = ins
-    z = zeros(x.shape, douts[0].dtype)
-    return [emit("scatter", [z, index, douts[0]], axis=attrs["axis"], accumulate=True), None]
+    dy, axis = douts[0], attrs["axis"]
+    if index.shape[axis] == 1 and index.shape[:axis] + index.shape[axis + 1:] == x.shape[:axis] + x.shape[axis + 1:]:
+        # One element picked per line (a cross-entropy's label): dy lands where the position along the axis
+        # equals the index. A select of that one-hot mask is elementwise, so it fuses with the ops around it;
+        # a scatter-add is a kernel of its own (and on the GPU a stream of atomics).
+        positions = np.arange(x.shape[axis], dtype=index.dtype).reshape([-1 if i == axis else 1
+                                                                         for i in range(x.ndim)])
+        hit = emit("equal", [const(positions, index.dtype), index])
+        return [emit("where", [hit, dy, const(0, dy.dtype)]), None]
+    z = zeros(x.shape, dy.dtype)
+    return [emit("scatter", [z, index, dy], axis=axis, accumulate=True), None]
 
 
 register(OpDef("gather", "index", _infer_gather, _gather, _gather_vjp))
