@@ -1,4 +1,5 @@
-"""Elementwise fusion: convex groups of same-shape elementwise ops, plus the reductions they feed.
+"""Elementwise fusion: convex groups of same-shape elementwise ops, plus the reductions they feed, and
+independent groups of one shape merged into one kernel.
 
 A group never contains a path that leaves it and comes back (convexity), so replacing it by one fused
 node keeps the graph acyclic. Reductions join the group of their elementwise operand as terminal
@@ -82,7 +83,8 @@ def fuse(g: Graph) -> Graph:
                 group_of[j] = other
             grp = other
 
-    groups = {id(grp): grp for grp in group_of.values() if len(grp.nodes) >= 2}
+    distinct = list({id(grp): grp for grp in group_of.values()}.values())
+    groups = {id(grp): grp for grp in _merge_independent(distinct) if len(grp.nodes) >= 2}
     original = list(g.nodes)
     users = g.users()
     roots = set(g.roots())
@@ -111,6 +113,26 @@ def fuse(g: Graph) -> Graph:
             for n in original:            # give every output back to its own node before retrying
                 for i, v in enumerate(n.outputs):
                     v.producer, v.index = n, i
+
+
+def _merge_independent(groups: list[_Group], window: int = 16) -> list[_Group]:
+    """Horizontal fusion: elementwise groups of one shape with no path between them (a step's parameter
+    updates) become one kernel. Groups with reductions stay apart; each group is tried against the last
+    `window` groups of its shape, so the pass stays linear."""
+    out: list[_Group] = []
+    open_by_shape: dict[tuple, list[_Group]] = {}
+    for grp in sorted(groups, key=lambda grp: grp.nodes[0][0]):
+        if grp.reduced:
+            out.append(grp)
+            continue
+        same = open_by_shape.setdefault(grp.shape, [])
+        into = next((o for o in reversed(same[-window:]) if o.can_merge(grp)), None)
+        if into is None:
+            same.append(grp)
+            out.append(grp)
+        else:
+            into.merge(grp)
+    return out
 
 
 def _make_fused(g: Graph, nodes: list[OpNode], users, roots, k: int) -> OpNode:

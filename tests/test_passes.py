@@ -206,6 +206,29 @@ def test_fuse_multiple_outputs_and_shapes():
     assert len(big.outputs) == 2
 
 
+def test_fuse_merges_independent_groups_of_one_shape():
+    # Two parameter updates with no path between them become one kernel (horizontal fusion).
+    def updates(w, gw, b, gb):
+        return [w - gw * 0.1, b - gb * 0.1]
+    g = make(updates, *[((8,), F32)] * 4)
+    h = check(g, fuse)
+    assert ops(h) == ["fused"] and len(h.nodes[0].outputs) == 2
+
+    # A path between them through an outside node (a reshape) keeps them apart: one group would need
+    # the reshape both before and after it.
+    def chained(w, b):
+        u = emit("exp", [w])
+        r = emit("reshape", [emit("reshape", [u], shape=(2, 4))], shape=(8,))
+        return [u, emit("sin", [r]) + b]
+    assert ops(check(make(chained, ((8,), F32), ((8,), F32)), fuse)).count("exp") == 1
+
+    # Different shapes, or a reduction in either group, stay apart.
+    def mixed(a, b, c):
+        return [emit("exp", [a]) * 2.0, emit("sin", [b]) + 1.0, emit("sum", [c * c], axis=(0,), keepdims=False)]
+    h = check(make(mixed, ((8,), F32), ((4,), F32), ((8,), F32)), fuse)
+    assert ops(h) == ["fused"] * 3
+
+
 def test_pipeline_levels_and_verification():
     assert passes_for(0) == []
     with pytest.raises(ValueError):
