@@ -128,6 +128,11 @@ class CFusedKernel:
         self.fn = lib.kernel
         self.fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t]
         self.fn.restype = None
+        # Threads pay off once the loop's time dwarfs handing work to the pool (about 0.1 ms here): plain
+        # arithmetic is memory-bound (a 2^20-element update ran slower on two threads than on one),
+        # while a vector-math call costs about as much as eight plain ops per element.
+        math_ops = sum(1 for n in sub.nodes if n.op.name in _VECTOR_MATH)
+        self.parallel_min = (cpu_fused.PARALLEL_MIN << 3) // (1 + 8 * math_ops)
         # Per call only arrays change: what each input and output is, worked out once.
         self._in_dtypes = [v.dtype for v in sub.inputs]
         self._outs = [(v.shape, v.dtype, v.producer.op.name, self.slots.get(v)) for v in sub.outputs]
@@ -239,7 +244,7 @@ class CFusedKernel:
             results.append(None if op in _REDUCE else given if given is not None else np.empty(shape, dtype))
         outs = (ctypes.c_void_p * max(len(results), 1))(*[0 if r is None else r.ctypes.data for r in results])
         n = self.size
-        workers = cpu_fused.threads() if n >= cpu_fused.PARALLEL_MIN else 1
+        workers = cpu_fused.threads() if n >= self.parallel_min else 1
         if workers == 1:
             total = self._run(ins, outs, 0, n)
         else:
