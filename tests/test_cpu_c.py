@@ -109,66 +109,68 @@ def test_trailing_broadcast_and_unsupported_forms():
         cpu_c.CFusedKernel(i32)
 
 
-def test_broadcast_block_loop_with_ranges_starting_mid_block(monkeypatch):
+@pytest.fixture
+def two_threads(monkeypatch):
+    """Every group, however small, split across two threads."""
+    monkeypatch.setattr(cpu_fused, "PARALLEL_MIN", 16)
+    cpu_fused.set_threads(2)
+    yield
+    cpu_fused.set_threads(None)
+
+
+def test_broadcast_block_loop_with_ranges_starting_mid_block(two_threads):
     """A bias row is read by a loop over whole rows (which vectorizes); thread ranges split rows."""
-    monkeypatch.setattr(cpu_fused, "PARALLEL_MIN", 16)
-    cpu_fused.set_threads(2)
-    try:
-        f32 = np.dtype(np.float32)
+    f32 = np.dtype(np.float32)
 
-        def bias_relu_mask(x, b):
-            h = x + b
-            return [emit("relu", [h]), emit("astype", [emit("greater", [h, const(0.0, f32)])], dtype="float32"),
-                    emit("sum", [h], axis=(0, 1), keepdims=False)]
-        node = fused_node(bias_relu_mask, [((37, 29), f32), ((29,), f32)])
-        src = cpu_c.CFusedKernel(node).src
-        assert "x1[b0 + j]" in src and "i % 29" not in src
-        assert "_Bool t" not in src          # bool values live in int registers
-        rng = np.random.default_rng(3)
-        compare(node, [rng.standard_normal((37, 29)).astype(f32), rng.standard_normal(29).astype(f32)], rtol=1e-5)
-        two = fused_node(lambda x, b, c: x + b + c, [((4, 5, 6), f32), ((6,), f32), ((5, 6), f32)])
-        assert "i % 6" in cpu_c.CFusedKernel(two).src        # two block sizes: indexed by remainders
-        compare(two, [rng.standard_normal(s).astype(f32) for s in ((4, 5, 6), (6,), (5, 6))])
-    finally:
-        cpu_fused.set_threads(None)
+    def bias_relu_mask(x, b):
+        h = x + b
+        return [emit("relu", [h]), emit("astype", [emit("greater", [h, const(0.0, f32)])], dtype="float32"),
+                emit("sum", [h], axis=(0, 1), keepdims=False)]
+    node = fused_node(bias_relu_mask, [((37, 29), f32), ((29,), f32)])
+    src = cpu_c.CFusedKernel(node).src
+    assert "x1[b0 + j]" in src and "i % 29" not in src
+    assert "_Bool t" not in src          # bool values live in int registers
+    rng = np.random.default_rng(3)
+    compare(node, [rng.standard_normal((37, 29)).astype(f32), rng.standard_normal(29).astype(f32)], rtol=1e-5)
+    two = fused_node(lambda x, b, c: x + b + c, [((4, 5, 6), f32), ((6,), f32), ((5, 6), f32)])
+    assert "i % 6" in cpu_c.CFusedKernel(two).src        # two block sizes: indexed by remainders
+    compare(two, [rng.standard_normal(s).astype(f32) for s in ((4, 5, 6), (6,), (5, 6))])
 
 
-def test_reductions_over_leading_axes(monkeypatch):
+def test_reductions_over_leading_axes(two_threads):
     """Column sums (a bias gradient) accumulate per block element; thread ranges split rows."""
-    monkeypatch.setattr(cpu_fused, "PARALLEL_MIN", 16)
-    cpu_fused.set_threads(2)
-    try:
-        f32 = np.dtype(np.float32)
+    f32 = np.dtype(np.float32)
 
-        def grads(d, m, b):
-            g = d * m
-            return [g, emit("sum", [g], axis=(0,), keepdims=False), emit("mean", [g + b], axis=(0,), keepdims=True)]
-        node = fused_node(grads, [((37, 29), f32), ((37, 29), f32), ((29,), f32)])
-        src = cpu_c.CFusedKernel(node).src
-        assert "c0[b0 + j] +=" in src and "c1[b0 + j] +=" in src
-        rng = np.random.default_rng(4)
-        compare(node, [rng.standard_normal(s).astype(f32) for s in ((37, 29), (37, 29), (29,))], rtol=1e-5)
-        three = fused_node(lambda x: emit("sum", [x * x], axis=(0, 1), keepdims=False), [((3, 4, 5), f32)])
-        compare(three, [rng.standard_normal((3, 4, 5)).astype(f32)], rtol=1e-5)
-        inner = fused_node(lambda x: emit("sum", [x * x], axis=(1,), keepdims=False), [((6, 5), f32)])
-        with pytest.raises(cpu_c.Unsupported, match="leading axes"):
-            cpu_c.CFusedKernel(inner)
-    finally:
-        cpu_fused.set_threads(None)
+    def grads(d, m, b):
+        g = d * m
+        return [g, emit("sum", [g], axis=(0,), keepdims=False), emit("mean", [g + b], axis=(0,), keepdims=True)]
+    node = fused_node(grads, [((37, 29), f32), ((37, 29), f32), ((29,), f32)])
+    src = cpu_c.CFusedKernel(node).src
+    assert "c0[b0 + j] +=" in src and "c1[b0 + j] +=" in src
+    rng = np.random.default_rng(4)
+    compare(node, [rng.standard_normal(s).astype(f32) for s in ((37, 29), (37, 29), (29,))], rtol=1e-5)
+    three = fused_node(lambda x: emit("sum", [x * x], axis=(0, 1), keepdims=False), [((3, 4, 5), f32)])
+    compare(three, [rng.standard_normal((3, 4, 5)).astype(f32)], rtol=1e-5)
+    inner = fused_node(lambda x: emit("sum", [x * x], axis=(1,), keepdims=False), [((6, 5), f32)])
+    with pytest.raises(cpu_c.Unsupported, match="leading axes"):
+        cpu_c.CFusedKernel(inner)
 
 
-def test_threads_split_the_range(monkeypatch):
-    monkeypatch.setattr(cpu_fused, "PARALLEL_MIN", 16)
-    cpu_fused.set_threads(2)
-    try:
-        f32 = np.dtype(np.float32)
-        def build(x):
-            t = emit("tanh", [x])
-            return [t * 3.0, emit("sum", [t * x], axis=(0,), keepdims=False)]
-        node = fused_node(build, [((1000,), f32)])
-        compare(node, [np.linspace(-2, 2, 1000, dtype=np.float32)], rtol=1e-5)
-    finally:
-        cpu_fused.set_threads(None)
+def test_threads_split_the_range(two_threads):
+    f32 = np.dtype(np.float32)
+    def build(x):
+        t = emit("tanh", [x])
+        return [t * 3.0, emit("sum", [t * x], axis=(0,), keepdims=False)]
+    node = fused_node(build, [((1000,), f32)])
+    compare(node, [np.linspace(-2, 2, 1000, dtype=np.float32)], rtol=1e-5)
+
+
+def test_plain_arithmetic_needs_more_elements_to_thread_than_vector_math():
+    f32 = np.dtype(np.float32)
+    plain = cpu_c.CFusedKernel(fused_node(lambda p, g: p - g * 0.1, [((64,), f32)] * 2))
+    heavy = cpu_c.CFusedKernel(fused_node(lambda x: emit("tanh", [emit("exp", [x])]), [((64,), f32)]))
+    assert plain.parallel_min == 8 * cpu_fused.PARALLEL_MIN      # an update of 2^20 elements stays on one
+    assert heavy.parallel_min < cpu_fused.PARALLEL_MIN // 2
 
 
 def test_writes_into_given_output_and_caches_the_library(tmp_path, monkeypatch):
