@@ -78,6 +78,25 @@ class LoadedPlan:
         pairs = zip(self._pf.states, self._states, strict=True)
         return {s.name: Tensor._wrap(a, self.device) for s, a in pairs}
 
+    def load_state_dict(self, state: Mapping[str, object]) -> None:
+        """Replace states by name: a parameter, or a training step's learning rate (`lr`, `lr1`, ...).
+
+        Every value is checked (known name, shape, a dtype it converts to safely) before any is replaced."""
+        specs = {s.name: i for i, s in enumerate(self._pf.states)}
+        new = {}
+        for name, value in state.items():
+            if name not in specs:
+                raise GraphcTypeError(f"load_state_dict: the plan has no state {name!r} (it has {sorted(specs)})")
+            spec = self._pf.states[specs[name]]
+            a = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+            if not np.can_cast(a.dtype, spec.dtype, "same_kind"):
+                raise DTypeError(f"load_state_dict: state {name!r} is {spec.dtype}, got {a.dtype}")
+            if a.shape != spec.shape:
+                raise ShapeError(f"load_state_dict: state {name!r} has shape {spec.shape}, got {a.shape}")
+            new[specs[name]] = a.astype(spec.dtype)
+        for i, a in new.items():
+            self._states[i] = self.device.xp.asarray(a)
+
     def __repr__(self) -> str:
         ins = ", ".join(map(str, self._pf.inputs))
         outs = ", ".join(map(str, self.outputs))

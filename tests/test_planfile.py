@@ -605,3 +605,17 @@ def test_learning_rates_of_several_groups_are_saved_as_distinct_states(tmp_path)
     state = loaded.state_dict()
     assert {"lr", "lr1"} <= state.keys()
     np.testing.assert_allclose([state["lr"], state["lr1"]], [0.1, 0.5], rtol=1e-7)
+    # A loaded training step's learning rates can be changed: at 0 a call leaves the parameters alone.
+    loaded.load_state_dict({"lr": 0.0, "lr1": np.float32(0.0)})
+    before = {k: v.numpy().copy() for k, v in loaded.state_dict().items()}
+    loaded(x)
+    for k, v in loaded.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k])
+    loaded.load_state_dict({"lr1": 1.0})
+    loaded(x)
+    assert not np.array_equal(loaded.state_dict()["b"].numpy(), before["b"])
+    with pytest.raises(GraphcTypeError, match="no state 'learning_rate'"):
+        loaded.load_state_dict({"lr": 0.1, "learning_rate": 0.1})
+    assert float(loaded.state_dict()["lr"].numpy()) == 0.0          # nothing was replaced
+    with pytest.raises(ShapeError, match=r"state 'w' has shape \(2, 2\), got \(3,\)"):
+        loaded.load_state_dict({"w": np.zeros(3)})
