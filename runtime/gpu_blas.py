@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import logging
 import os
 from ctypes import c_int, c_size_t, c_void_p
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from .gemm_layout import gemm_call, operand_layout
 
+log = logging.getLogger("graphc.runtime")
 CUDA_R_16F = 2                      # cudaDataType_t of float16 operands (SgemmEx computes in float32)
 WORKSPACE_BYTES = 32 << 20          # cuBLAS's recommendation for Hopper (it needs less elsewhere)
 _SCALAR = {np.dtype(np.float16): np.float32, np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
@@ -60,6 +62,18 @@ def _lib() -> ctypes.CDLL:
     if hasattr(lib, "cublasSetWorkspace_v2"):
         lib.cublasSetWorkspace_v2.argtypes, lib.cublasSetWorkspace_v2.restype = [c_void_p, c_void_p, c_size_t], c_int
     return lib
+
+
+@functools.lru_cache(maxsize=1)
+def available() -> bool:
+    """True when libcublas loads through ctypes; without it plans call cupy.matmul (not capturable)."""
+    try:
+        _lib()
+    except (OSError, AttributeError) as e:
+        log.warning("graphc: cuBLAS could not be loaded directly (%s); products use cupy.matmul and traced "
+                    "steps holding them launch op by op", e)
+        return False
+    return True
 
 
 def _check(status: int, call: str) -> None:

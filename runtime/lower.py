@@ -99,9 +99,9 @@ class _Emitter:
 
 def _gemm_ok(n: OpNode) -> bool:
     """A 2-D product graphc's capturable cuBLAS call handles (others go through cupy.matmul)."""
-    from .gpu_blas import SUPPORTED
+    from .gpu_blas import SUPPORTED, available
     a, b = n.inputs
-    return a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype in SUPPORTED
+    return a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype in SUPPORTED and available()
 
 
 def _cpu_kernel(n: OpNode):
