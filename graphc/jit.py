@@ -146,6 +146,7 @@ class _Compiled:
         self.structure = structure
         self.single = structure == ("T",)
         self._graph = None          # GPU: the captured CUDA graph, or False once capture was refused
+        self.graph_refused: str | None = None     # and why it was
         self.guards = tuple(tr.guards.values())
         self.devices = devices
         from runtime.compile import compile_graph
@@ -197,6 +198,7 @@ class _Compiled:
                            [where[id(t)] for t in self.update_targets], n_args)
             if not g.captured:
                 log.info("plan replays without a CUDA graph: %s", g.reason)
+                self.graph_refused = g.reason
                 g = False
             self._graph = g
         if not g:

@@ -70,7 +70,7 @@ def test_gemm_is_captured_in_a_cuda_graph():
 
 def test_traced_mlp_step_is_one_cuda_graph_and_matches_the_cpu():
     step, losses, params = mlp_run("gpu0")
-    assert step._last._graph, "the MLP step should replay as a CUDA graph"
+    assert step._last._graph, f"the MLP step should replay as a CUDA graph: {step._last.graph_refused}"
     _, cpu_losses, cpu_params = mlp_run("cpu0")
     for g, c in zip(losses, cpu_losses, strict=True):
         _close(g, c)
@@ -81,7 +81,7 @@ def test_traced_mlp_step_is_one_cuda_graph_and_matches_the_cpu():
 def test_traced_line_fit_keeps_states_in_graph_buffers_and_returns_fresh_losses():
     step, losses, (w, b), _ = line_fit_run("gpu0")
     graph = step._last._graph
-    assert graph, "the line-fit step should replay as a CUDA graph"
+    assert graph, f"the line-fit step should replay as a CUDA graph: {step._last.graph_refused}"
     assert any(w._data is s for s in graph.state_buffers) and any(b._data is s for s in graph.state_buffers)
     _, cpu_losses, (cw, cb), _ = line_fit_run("cpu0")
     for g, c in zip(losses, cpu_losses, strict=True):      # earlier losses were not overwritten
