@@ -57,12 +57,28 @@ def apply(opname: str, inputs: Sequence, attrs: dict | None = None, device=None)
     return tensors
 
 
+_INFERRED: dict[tuple, list] = {}      # (op name, input types) -> output types, for attribute-free ops
+_INFERRED_MAX = 4096
+
+
+def _infer(op: OpDef, arrays: list, attrs: dict) -> list:
+    """The op's output types; a training loop repeats the same few, so attribute-free ones are cached."""
+    types_in = [(a.shape, a.dtype) for a in arrays]
+    key = (op.name, *types_in) if not attrs else None
+    types = _INFERRED.get(key) if key else None
+    if types is None:
+        try:
+            types = op.infer(types_in, attrs)
+        except GraphcError as e:
+            raise with_context(e, op.name, user_location()) from None
+        if key and len(_INFERRED) < _INFERRED_MAX:
+            _INFERRED[key] = types
+    return types
+
+
 def run_eager(op: OpDef, arrays: list, attrs: dict, xp) -> list:
     """Infer (for errors with the user's line), run the kernel and normalize its results."""
-    try:
-        types = op.infer([(a.shape, a.dtype) for a in arrays], attrs)
-    except GraphcError as e:
-        raise with_context(e, op.name, user_location()) from None
+    types = _infer(op, arrays, attrs)
     try:
         with np.errstate(all="ignore"):  # as MegEngine: inf and nan results, no warnings
             r = op.kernel(xp, *arrays, **attrs)
