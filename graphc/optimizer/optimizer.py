@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -102,7 +102,7 @@ class Optimizer:
             State.tracing.guards[id(self)] = self._guard()
         return self
 
-    def _guard(self):
+    def _guard(self) -> Callable[[], str | None]:
         """For a traced step: refreshes the learning rates before each replay, and asks for a retrace when
         another hyper-parameter or the parameter groups changed (those shape the traced graph)."""
         groups = list(self.param_groups)
