@@ -34,6 +34,7 @@ class NumpyReplay:
 
 
 NUMPY = Backend(capture=NumpyReplay, copy=np.copyto, clone=np.copy, fresh_copy=np.copy)
+CPU = "cpu0"        # NumPy buffers: the traced steps here stay on the CPU even where a GPU is the default
 
 
 def _compare(fn, arrays, n_ret, update_pos, steps=4):
@@ -122,9 +123,9 @@ def _replay_like_the_gpu(monkeypatch):
 def _adam_run(lrs: list[float], assign_at: int):
     """A traced Adam regression step under an lr schedule; w is assigned a new value before step assign_at."""
     rng = np.random.default_rng(0)
-    x = Tensor(rng.standard_normal((8, 3)).astype(np.float32))
-    y = Tensor(rng.standard_normal(8).astype(np.float32))
-    w, b = Parameter(np.zeros(3, np.float32)), Parameter(np.float32(0.0))
+    x = Tensor(rng.standard_normal((8, 3)).astype(np.float32), device=CPU)
+    y = Tensor(rng.standard_normal(8).astype(np.float32), device=CPU)
+    w, b = Parameter(np.zeros(3, np.float32), device=CPU), Parameter(np.float32(0.0), device=CPU)
     gm = GradManager().attach([w, b])
     opt = optim.Adam([w, b], lr=lrs[0])
 
@@ -139,7 +140,7 @@ def _adam_run(lrs: list[float], assign_at: int):
     for i, lr in enumerate(lrs):
         opt.param_groups[0]["lr"] = lr
         if i == assign_at:
-            w._assign(Tensor(np.ones(3, np.float32)))      # a new buffer: the next call copies it in
+            w._assign(Tensor(np.ones(3, np.float32), device=CPU))   # a new buffer: the next call copies it in
         losses.append(step(x, y))
     return step, losses, (w, b), opt
 
