@@ -16,15 +16,9 @@ import os
 
 import numpy as np
 import pytest
+from gpu_device import cupy_and_marks
 
-cupy = pytest.importorskip("cupy")
-
-try:
-    _HAVE_DEVICE = cupy.cuda.runtime.getDeviceCount() > 0
-except Exception:           # no driver, or no device
-    _HAVE_DEVICE = False
-
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _HAVE_DEVICE, reason="no CUDA device visible to CuPy")]
+cupy, pytestmark = cupy_and_marks()
 
 from fused_builders import (  # noqa: E402
     F16,

@@ -7,18 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gpu_device import cupy_and_marks
 from steps import line_fit_run, mlp_run
 
 from graphc import Tensor
 
-cupy = pytest.importorskip("cupy")
-
-try:
-    _HAVE_DEVICE = cupy.cuda.runtime.getDeviceCount() > 0
-except Exception:           # no driver, or no device
-    _HAVE_DEVICE = False
-
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _HAVE_DEVICE, reason="no CUDA device visible to CuPy")]
+cupy, pytestmark = cupy_and_marks()
 RTOL = 1e-5
 
 
