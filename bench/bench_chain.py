@@ -5,7 +5,7 @@ import numpy as np
 from common import best_time
 
 import graphc.functional as F
-import runtime.cpu_fused as cpu_fused
+import graphc.runtime.cpu.chunked as cpu_fused
 from graphc import Tensor
 from graphc.jit import trace
 

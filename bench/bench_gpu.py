@@ -36,8 +36,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import cupy  # noqa: E402
 
 from graphc.ir import emit  # noqa: E402
-from runtime import gpu  # noqa: E402
-from runtime.cuda_codegen import Options  # noqa: E402
+from graphc.runtime.gpu import kernels as gpu  # noqa: E402
+from graphc.runtime.gpu.codegen import Options  # noqa: E402
 
 RESULTS: dict = {"sections": {}, "errors": {}}
 

@@ -31,8 +31,8 @@ def main() -> dict:
     mlp, mlp_fn = bench_mlp.graphc_step_factory()
     r = {"linefit_traced_us": per_step(lf, 500) * 1e6, "mlp_traced_us": per_step(mlp, 200) * 1e6}
     r.update(device=lf_fn.plan.device, linefit_plan=lf_fn.plan.stats, mlp_plan=mlp_fn.plan.stats)
-    r.update(linefit_cuda_graph=bool(lf_fn._last._graph) or lf_fn._last.graph_refused,
-             mlp_cuda_graph=bool(mlp_fn._last._graph) or mlp_fn._last.graph_refused)
+    r.update(linefit_cuda_graph=bool(lf_fn._last.plan._step) or lf_fn._last.plan.replay_refused,
+             mlp_cuda_graph=bool(mlp_fn._last.plan._step) or mlp_fn._last.plan.replay_refused)
     print(json.dumps(r, indent=1, default=str))
     return r
 

@@ -9,7 +9,7 @@ import graphc.optimizer as optim
 from graphc import Parameter, Tensor
 from graphc.autodiff import GradManager
 from graphc.jit import trace
-from runtime.compile import compile_graph
+from graphc.runtime.compile import compile_graph
 
 
 def numpy_step_factory():

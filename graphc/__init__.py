@@ -1,15 +1,44 @@
-"""graphc: a static computation-graph compiler with MegEngine's API."""
-# The IR layer comes first: passes and runtime, which the front end imports, build on it.
-from . import ir  # noqa: I001
-from . import autodiff, functional, jit, optimizer, viz
-from .device import get_default_device, is_cuda_available, set_default_device
-from .ir.errors import (AxisError, DeviceError, DTypeError, GradError, GraphcError, GraphcIndexError,
-                        GraphcTypeError, PlanFormatError, ShapeError, TraceError)
-from .saved_plan import LoadedPlan, load
-from .tensor import Parameter, Tensor
+"""graphc: a static computation-graph compiler with MegEngine's API.
+
+The layers import one way: graphc.ir <- graphc.passes <- graphc.runtime <- the front end (Tensor,
+functional, autodiff, optimizer, jit, viz, cli). The front end's names are loaded on first use (PEP 562),
+so importing graphc, or any lower layer, loads nothing above what it needs.
+"""
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["Tensor", "Parameter", "functional", "autodiff", "optimizer", "jit", "viz", "ir", "load", "LoadedPlan",
-           "get_default_device", "set_default_device", "is_cuda_available", "GraphcError", "ShapeError",
-           "DTypeError", "AxisError", "GraphcIndexError", "DeviceError", "GraphcTypeError", "GradError",
-           "TraceError", "PlanFormatError"]
+
+# name -> (module, attribute); attribute None: the module itself.
+_EXPORTS = {
+    "Tensor": ("graphc.tensors", "Tensor"),
+    "Parameter": ("graphc.tensors", "Parameter"),
+    "load": ("graphc.saved_plan", "load"),
+    "LoadedPlan": ("graphc.saved_plan", "LoadedPlan"),
+    "get_default_device": ("graphc.device", "get_default_device"),
+    "set_default_device": ("graphc.device", "set_default_device"),
+    "is_cuda_available": ("graphc.device", "is_cuda_available"),
+    "set_num_threads": ("graphc.runtime.cpu.threads", "set_threads"),
+    **{name: ("graphc.ir.errors", name) for name in (
+        "GraphcError", "ShapeError", "DTypeError", "AxisError", "GraphcIndexError", "DeviceError", "GraphcTypeError",
+        "GradError", "TraceError", "PlanFormatError")},
+    **{name: (f"graphc.{name}", None) for name in (
+        "functional", "autodiff", "optimizer", "jit", "viz", "ir", "passes", "runtime", "config")},
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> object:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'graphc' has no attribute {name!r}")
+    module = importlib.import_module(target[0])
+    value = module if target[1] is None else getattr(module, target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from passes.autodiff import grad as derive
-
-from .dispatch import State, apply
+from .functional.creation import ones_like
 from .ir import GRADIENT, Graph, Value
 from .ir.errors import GradError, GraphcTypeError
+from .ir.interpret import Interpreter
 from .ir.location import user_location
-from .tensor import Tensor
+from .passes.autodiff import grad as derive
+from .passes.util import frozen
+from .runtime.compile import compile_graph
+from .state import State
+from .tensors import Tensor, apply
 
 
 class Tape:
@@ -57,7 +60,7 @@ class Tape:
             return
         ins = tuple(self._input(t) for t in inputs)
         self.events.append((op, attrs, ins, tuple(self._add(t) for t in outputs)))
-        self.sig.append((op.name, _frozen(attrs) if attrs else (), ins))
+        self.sig.append((op.name, frozen(attrs) if attrs else (), ins))
 
     def rebind(self, t: Tensor, new: Tensor) -> None:
         """`t` now holds `new`'s value (a recorded __setitem__)."""
@@ -88,14 +91,6 @@ class Tape:
         return self.build()[0]
 
 
-def _frozen(x):
-    if isinstance(x, dict):
-        return tuple((k, _frozen(v)) for k, v in x.items())
-    if isinstance(x, (list, tuple)):
-        return tuple(_frozen(v) for v in x)
-    return x
-
-
 class BackwardProgram:
     """A compiled gradient computation for one tape structure: which recorded arrays it reads, its plan."""
 
@@ -121,7 +116,6 @@ class BackwardProgram:
         # Where each input comes from: a tape position, or -1 - k for the k-th dy.
         pos = {v: i for i, v in enumerate(vals) if v is not None}
         self.sources = [pos[v] if v in pos else -1 - dys.index(v) for v in bg.inputs]
-        from runtime.compile import compile_graph
         self.plan = compile_graph(bg, device=device)   # the plan runs where the recorded arrays live
 
     def run(self, tape: Tape, dys: list) -> list:
@@ -131,15 +125,24 @@ class BackwardProgram:
 
     def run_recorded(self, tape: Tape, dys: list[Tensor]) -> list[Tensor]:
         """The same computation op by op through the front end, so an outer GradManager records it."""
-        env = {v: (tape.tensors[s] if s >= 0 else dys[-1 - s])
-               for v, s in zip(self.graph.inputs, self.sources, strict=True)}
-        dev = dys[0].device
-        for c in self.graph.consts:
-            env[c] = Tensor(c.data, dtype=c.dtype, device=dev)
-        for n in self.graph.nodes:
-            for v, t in zip(n.outputs, apply(n.op.name, [env[v] for v in n.inputs], n.attrs), strict=False):
-                env[v] = t
+        feeds = {v: (tape.tensors[s] if s >= 0 else dys[-1 - s])
+                 for v, s in zip(self.graph.inputs, self.sources, strict=True)}
+        env = _TensorInterpreter(dys[0].device).run(self.graph, feeds)
         return [env[v] for v in self.graph.outputs]
+
+
+class _TensorInterpreter(Interpreter):
+    """Runs a graph on Tensors through `apply`, so that recording GradManagers see every op."""
+
+    def __init__(self, device) -> None:
+        super().__init__()
+        self.device = device
+
+    def constant(self, c: Value) -> Tensor:
+        return Tensor(c.data, dtype=c.dtype, device=self.device)
+
+    def run_node(self, n, args: list) -> list:
+        return apply(n.op.name, args, n.attrs)
 
 
 _programs: dict[tuple, BackwardProgram] = {}
@@ -228,7 +231,6 @@ class GradManager:
             if len(dys) != len(ys):
                 raise GradError(f"GradManager.backward: {len(ys)} ys but {len(dys)} dys "
                                 f"(at {user_location()})")
-        from .functional import ones_like
         dys = [ones_like(t) if d is None else Tensor(d) if not isinstance(d, Tensor) else d
                for t, d in zip(ys, dys, strict=False)]
         for t, d in zip(ys, dys, strict=False):

@@ -9,18 +9,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import viz
+from .cli_plan import add_plan_commands
 from .ir.errors import GraphcError
+from .saved_plan import load
+from .viz.scene import PARTS, build_scene
+from .viz.source import resolve
 
 
 def add_render_command(subparsers: argparse._SubParsersAction) -> None:
     """Register `graphc render`."""
-    from .viz import FORMATS
-    from .viz.scene import PARTS
     p = subparsers.add_parser("render", help="draw a saved plan's graph (SVG, PNG, PDF or DOT)",
                               description="Draw a saved plan: data nodes and operator nodes, gradient and "
                                           "update parts in their own colours, fused kernels as clusters.")
     p.add_argument("plan", help="the plan file")
-    p.add_argument("-o", "--output", help=f"the picture, format by suffix ({', '.join(FORMATS)}); "
+    p.add_argument("-o", "--output", help=f"the picture, format by suffix ({', '.join(viz.FORMATS)}); "
                                           "default: the plan file's name with .svg")
     p.add_argument("--part", choices=list(PARTS), default="all", help="which part to draw (default: all)")
     p.add_argument("--optimized", action="store_true",
@@ -35,7 +38,6 @@ def add_render_command(subparsers: argparse._SubParsersAction) -> None:
 
 def render_command(args: argparse.Namespace) -> int:
     """`graphc render`: load the plan file and write its picture."""
-    from . import viz
     out = Path(args.output) if args.output else Path(args.plan).with_suffix(".svg")
     try:
         loaded = load_plan_file(args.plan)
@@ -53,8 +55,6 @@ def render_command(args: argparse.Namespace) -> int:
 
 def _check_part(obj: object, part: str, path: str) -> None:
     """Refuse to write an empty picture: plans saved for inference have no gradient or update part."""
-    from .viz.scene import build_scene
-    from .viz.source import resolve
     if part != "all" and not build_scene(resolve(obj)[0], part, True).items:
         raise GraphcError(f"{path} has no {part} part to draw (a plan dumped with optimize_for_inference=True "
                           "keeps only the forward computation)")
@@ -62,10 +62,6 @@ def _check_part(obj: object, part: str, path: str) -> None:
 
 def load_plan_file(path: str) -> object:
     """The loaded plan file (it has .plan and .graph), or a GraphcError saying why not."""
-    import graphc
-    load = getattr(graphc, "load", None)
-    if load is None:
-        raise GraphcError(f"cannot read {path}: this graphc has no plan-file loader (graphc.load)")
     if not Path(path).is_file():
         raise GraphcError(f"no plan file at {path}")
     return load(path)
@@ -76,8 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphc", description="graphc: a static computation-graph compiler")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_render_command(sub)
-    # Plan-file commands live with the plan-file code; more subcommands register here the same way.
-    from .cli_plan import add_plan_commands
     add_plan_commands(sub)
     return parser
 

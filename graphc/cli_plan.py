@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 
-from runtime import planfile
-
 from .ir.errors import GraphcError
+from .runtime import planfile
+from .saved_plan import load
 
 
 def add_plan_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +38,6 @@ def add_plan_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """`graphc run`: load the plan, feed it the input files, print (and save) its outputs."""
-    from .saved_plan import load
     try:
         plan = load(args.plan, device=args.device, verify=args.verify)
         feeds = _read_inputs(args.input, [s.name for s in plan.inputs])

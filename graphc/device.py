@@ -4,9 +4,9 @@ from __future__ import annotations
 import functools
 import re
 
-import numpy as np
-
 from .ir.errors import DeviceError
+from .ir.location import user_location
+from .runtime.arrays import array_module, gpu_usable
 
 _PATTERN = re.compile(r"^(xpu|cpu|gpu)(x|\d+)(?::(\d+))?$")
 
@@ -14,11 +14,7 @@ _PATTERN = re.compile(r"^(xpu|cpu|gpu)(x|\d+)(?::(\d+))?$")
 @functools.lru_cache(maxsize=1)
 def is_cuda_available() -> bool:
     """True when CuPy is installed and sees at least one CUDA device."""
-    try:
-        import cupy
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    return gpu_usable()
 
 
 class Device:
@@ -36,11 +32,7 @@ class Device:
         if self.kind == "gpu" and not is_cuda_available():
             raise DeviceError(f"device {name!r} needs a CUDA GPU with CuPy, and none is available")
         self.index = 0 if num == "x" else int(num)
-        if self.kind == "gpu":
-            import cupy
-            self.xp = cupy
-        else:
-            self.xp = np
+        self.xp = array_module(self.kind)
 
     @property
     def physical(self) -> str:
@@ -91,6 +83,5 @@ def set_default_device(device: str = "xpux") -> None:
     try:
         get_device(device)
     except DeviceError as e:
-        from .ir.location import user_location
         raise DeviceError(f"set_default_device: {e} (at {user_location()})") from None
     _default[0] = device

@@ -9,21 +9,24 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 
-from passes.autodiff import grad as derive
-
+from . import viz
 from .device import get_device
-from .dispatch import State, run_eager
+from .eager import run_eager
 from .ir import GRADIENT, Graph, Value
 from .ir.errors import TraceError
-from .ir.evaluate import evaluate
+from .ir.interpret import evaluate
 from .ir.location import user_location
-from .tensor import Parameter, Tensor, _serial
+from .passes.autodiff import grad as derive
+from .runtime.compile import compile_graph
+from .runtime.plan import Signature
+from .saved_plan import dump_trace
+from .state import State
+from .tensors import Parameter, Tensor, _serial
 
 log = logging.getLogger("graphc.jit")
 RETRACE_WARNING = 8
@@ -135,25 +138,21 @@ class _Compiled:
         g.outputs += [tr.value_of(p.grad) for p in self.grad_params]
         self.n_out = len(out_leaves)
         self.states = [t for t, _ in tr.states]
-        self.update_targets = []
         for t, v in tr.states:
             cur = tr.values[id(t)]
             if cur is not v:
                 g.updates.append((v, cur))
-                self.update_targets.append(t)
         g.inputs = g.inputs[:n_args] + [v for _, v in tr.states]
         self.graph = g
         self.structure = structure
         self.single = structure == ("T",)
-        self._graph = None          # GPU: the captured CUDA graph, or False once capture was refused
-        self.graph_refused: str | None = None     # and why it was
         self.guards = tuple(tr.guards.values())
         self.devices = devices
-        from runtime.compile import compile_graph
         dev = devices[0] if devices else get_device(None)
-        self.plan = compile_graph(g, opt_level, device=dev.kind)
+        # On the GPU the whole step replays as one CUDA graph (unless config.cuda_graph is off).
+        sig = Signature.of(g, n_args, len(self.grad_params))
+        self.plan = compile_graph(g, opt_level, dev.kind, sig, replay=True)
         self.device = dev
-        self.graph_replay = dev.kind == "gpu"   # replay through a captured StepGraph (runtime.gpu_graph)
 
     def stale(self) -> str | None:
         """Why this trace no longer matches the Python state it baked in (None: replay it)."""
@@ -164,49 +163,17 @@ class _Compiled:
         return None
 
     def run(self, leaves) -> object:
-        """Replay the plan on new inputs, write state updates back, return the outputs."""
-        arrays = [t._data for t in leaves] + [t._data for t in self.states]
-        if self.graph_replay:
-            res = self._gpu_call(arrays)
-        else:
-            res = self.plan.fn(*arrays)
+        """Replay the plan on new inputs, rebind the states to their new values, return the outputs."""
+        r = self.plan.run([t._data for t in leaves], [t._data for t in self.states])
         dev = self.device
-        n, k = self.n_out, len(self.grad_params)
         wrap = Tensor._wrap
-        if k:
-            for p, a in zip(self.grad_params, res[n:n + k]):
-                p.grad = wrap(a, dev)
-        for t, a in zip(self.update_targets, res[n + k:]):
+        for p, a in zip(self.grad_params, r.grads):
+            p.grad = wrap(a, dev)
+        for t, a in zip(self.states, r.states):
             t._data = a
         if self.single:
-            return wrap(res[0], dev)
-        return _unflatten(self.structure, [wrap(a, dev) for a in res[:n]])
-
-
-    def _gpu_call(self, arrays: list):
-        """On the GPU, replay the whole plan as one CUDA graph when it can be captured (GRAPHC_CUDA_GRAPH=0
-        turns this off); plans that cannot be (a host synchronization, for one) launch op by op.
-
-        The graph keeps the states in its own buffers and updates them in place, so the state tensors
-        are bound to those buffers and later calls copy in only the arguments."""
-        g = self._graph
-        if g is None and os.environ.get("GRAPHC_CUDA_GRAPH", "1") != "0":
-            from runtime.gpu_graph import step_graph
-            n_args = len(arrays) - len(self.states)
-            where = {id(t): n_args + i for i, t in enumerate(self.states)}
-            g = step_graph(self.plan.fn, arrays, self.n_out + len(self.grad_params),
-                           [where[id(t)] for t in self.update_targets], n_args)
-            if not g.captured:
-                log.info("plan replays without a CUDA graph: %s", g.reason)
-                self.graph_refused = g.reason
-                g = False
-            self._graph = g
-        if not g:
-            return self.plan.fn(*arrays)
-        res = g(arrays)
-        for t, a in zip(self.states, g.state_buffers):
-            t._data = a
-        return res
+            return wrap(r.outputs[0], dev)
+        return _unflatten(self.structure, [wrap(a, dev) for a in r.outputs])
 
 
 def _flatten(obj, leaves: list) -> object:
@@ -338,13 +305,11 @@ class trace:
 
     def dump(self, file, **kwargs) -> None:
         """Write the most recent trace to a plan file (MegEngine's trace.dump; see saved_plan.dump_trace)."""
-        from .saved_plan import dump_trace
         dump_trace(self, file, **kwargs)
 
     def _repr_svg_(self) -> str | None:
         """Jupyter: the traced graph as SVG (None when graphviz's dot is missing)."""
-        from .viz import repr_svg
-        return repr_svg(self) if self._last is not None else None
+        return viz.repr_svg(self) if self._last is not None else None
 
     @property
     def graph(self) -> Graph:

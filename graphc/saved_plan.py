@@ -10,13 +10,13 @@ from typing import BinaryIO
 
 import numpy as np
 
-from passes.dce import dce
-from runtime import planfile
-from runtime.planfile import IOSpec, PlanFile
-
 from .device import Device, get_device
 from .ir.errors import DTypeError, GraphcTypeError, ShapeError, TraceError
-from .tensor import Tensor
+from .passes.dce import dce
+from .runtime import planfile
+from .runtime.arrays import to_host
+from .runtime.planfile import IOSpec, PlanFile
+from .tensors import Tensor
 
 PathOrFile = str | os.PathLike | BinaryIO
 
@@ -34,7 +34,6 @@ class LoadedPlan:
         # Own copies: a plan may update its state buffers in place, the file's arrays stay the test reference.
         self._states = [device.xp.array(a) for a in pf.state_arrays]
         self._n_user = sum(o.kind == "output" for o in pf.outputs)
-        self._slots = [pf.graph.inputs.index(s) - len(pf.inputs) for s, _ in pf.graph.updates]
         self.grads: dict[str, Tensor] = {}
 
     # ---- description ---------------------------------------------------------------------------------
@@ -71,7 +70,7 @@ class LoadedPlan:
     @property
     def is_training_step(self) -> bool:
         """True when calling the plan updates its state."""
-        return bool(self._slots)
+        return bool(self._pf.graph.updates)
 
     def state_dict(self) -> dict[str, Tensor]:
         """The current state, by name."""
@@ -113,17 +112,14 @@ class LoadedPlan:
     def run(self, *args, **kwargs) -> dict[str, np.ndarray]:
         """Run once and return the outputs as host arrays by name (as MegEngine's GraphInference.run)."""
         res = self._run(args, kwargs)
-        return {o.name: np.asarray(planfile._host(a)) for o, a in zip(self.outputs, res, strict=True)}
+        return {o.name: np.asarray(to_host(a)) for o, a in zip(self.outputs, res, strict=True)}
 
     def _run(self, args: tuple, kwargs: dict) -> list:
-        arrays = self._bind(args, kwargs)
-        res = self._pf.plan.fn(*arrays, *self._states)
-        n = len(self._pf.outputs)
-        for slot, a in zip(self._slots, res[n:], strict=True):
-            self._states[slot] = a
+        r = self._pf.plan.run(self._bind(args, kwargs), self._states)
+        self._states = r.states
         self.grads = {o.of: Tensor._wrap(a, self.device)
-                      for o, a in zip(self._pf.outputs[self._n_user:], res[self._n_user:n], strict=True)}
-        return list(res[:self._n_user])
+                      for o, a in zip(self._pf.outputs[self._n_user:], r.grads, strict=True)}
+        return r.outputs
 
     def _bind(self, args: tuple, kwargs: dict) -> list:
         specs = self._pf.inputs
@@ -166,7 +162,7 @@ class LoadedPlan:
     def save(self, path: PathOrFile) -> None:
         """Write the plan with its current state (a trained step resumes from here); atomic for paths."""
         pf = self._pf
-        states = [np.asarray(planfile._host(a)) for a in self._states]
+        states = [np.asarray(to_host(a)) for a in self._states]
         tv = None
         if pf.test_vector is not None:   # the old expected results belong to the old state
             tv = planfile.make_test_vector(pf.graph, pf.test_vector[0], states, plan=pf.plan)
@@ -229,7 +225,7 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     g = c.graph.copy()
     n_args = len(g.inputs) - len(c.states)
     states = list(g.inputs[n_args:])
-    arrays = [np.asarray(planfile._host(t._data)) for t in c.states]
+    arrays = [np.asarray(to_host(t._data)) for t in c.states]
     names = _unique([v.name or f"state{i}" for i, v in enumerate(states)])
     grad_of: list[str] = []
     if optimize_for_inference:
@@ -288,7 +284,7 @@ def _test_inputs(values: list, names: list[str], given: Sequence | Mapping | Non
             raise GraphcTypeError(f"test_inputs has {len(seq)} arrays for {len(values)} inputs")
         out = []
         for v, a in zip(values, seq, strict=True):
-            a = np.asarray(planfile._host(a._data if isinstance(a, Tensor) else a)).astype(v.dtype)
+            a = np.asarray(to_host(a._data if isinstance(a, Tensor) else a)).astype(v.dtype)
             if a.shape != v.shape:
                 raise ShapeError(f"a test input has shape {a.shape}, the plan's input has {v.shape}")
             out.append(a)

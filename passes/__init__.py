@@ -1,1 +1,1 @@
-"""Graph -> Graph transformations and the pipeline that orders them."""
+"""Graph transformations, each in place (`pass(g) -> None`), and the pipeline that orders them."""

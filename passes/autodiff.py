@@ -1,9 +1,12 @@
-"""Symbolic reverse-mode differentiation: gradient nodes appended to the graph, built by OpDef.vjp."""
+"""Symbolic reverse-mode differentiation: gradient nodes appended to the graph (in place), built by OpDef.vjp."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from graphc.ir import GRADIENT, Graph, Value, building, emit
+from graphc.ir.ops.common import zeros
+
+from .util import live_nodes
 
 
 def grad(g: Graph, ys: Sequence[Value], dys: Sequence[Value], wrt: Sequence[Value], *,
@@ -31,30 +34,16 @@ def grad(g: Graph, ys: Sequence[Value], dys: Sequence[Value], wrt: Sequence[Valu
         if all(d is None for d in douts):
             continue
         with building(g, role, n.loc):
-            douts = [d if d is not None else _zeros_like(v) for d, v in zip(douts, n.outputs, strict=False)]
+            douts = [d if d is not None else zeros(v.shape, v.dtype) for d, v in zip(douts, n.outputs, strict=False)]
             dins = n.op.vjp(n.inputs, n.outputs, douts, n.attrs)
         for v, d in zip(n.inputs, dins, strict=False):
             if d is not None and v in live:
                 _accumulate(g, acc, v, d, role, n.loc)
     grads = [acc.get(w) for w in wrt]
-    _prune(g, start + len(nodes), grads)
+    # Drop the new gradient nodes no returned gradient needs (vjps build one per input, wanted or not).
+    first_new = start + len(nodes)
+    g.nodes[first_new:], _ = live_nodes(g.nodes[first_new:], [v for v in grads if v is not None])
     return grads
-
-
-def _prune(g: Graph, first_new: int, grads: list) -> None:
-    """Drop the new gradient nodes no returned gradient needs (vjps build one per input, wanted or not)."""
-    live = {v for v in grads if v is not None}
-    kept = []
-    for n in reversed(g.nodes[first_new:]):
-        if any(v in live for v in n.outputs):
-            kept.append(n)
-            live.update(n.inputs)
-    g.nodes[first_new:] = kept[::-1]
-
-
-def _zeros_like(v: Value) -> Value:
-    from graphc.ir.ops.common import zeros
-    return zeros(v.shape, v.dtype)
 
 
 def _accumulate(g: Graph, acc: dict, v: Value, d: Value, role: str, loc: str | None) -> None:

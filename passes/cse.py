@@ -1,16 +1,15 @@
-"""Common-subexpression elimination: one node per distinct (op, attrs, inputs); equal constants merged."""
+"""Common-subexpression elimination: one node per distinct (op, attrs, inputs); equal constants merged
+(in place)."""
 from __future__ import annotations
 
 from graphc.ir import Graph, Value
 
 from .util import frozen
 
-COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "equal", "not_equal", "logical_and",
-                         "logical_or", "logical_xor"})
 _MAX_CONST_BYTES = 1 << 16
 
 
-def cse(g: Graph) -> Graph:
+def cse(g: Graph) -> None:
     """Merge duplicate constants and duplicate computations (random ops are never merged)."""
     mapping: dict[Value, Value] = {}
     seen_c: dict[tuple, Value] = {}
@@ -28,20 +27,18 @@ def cse(g: Graph) -> Graph:
     nodes = []
     for n in g.nodes:
         n.inputs = [mapping.get(v, v) for v in n.inputs]
-        if n.op.random:
+        if n.op.random or n.op.family == "fused":   # a fused node's subgraph is not compared
             nodes.append(n)
             continue
         ids = tuple(v.id for v in n.inputs)
-        if n.op.name in COMMUTATIVE:
+        if n.op.commutative:
             ids = tuple(sorted(ids))
-        key = (n.op.name, ids, frozen(n.attrs)) if n.op.name != "fused" else None
-        prev = seen.get(key) if key is not None else None
+        key = (n.op.name, ids, frozen(n.attrs))
+        prev = seen.get(key)
         if prev is not None:
             mapping.update(zip(n.outputs, prev))
             continue
-        if key is not None:
-            seen[key] = n.outputs
+        seen[key] = n.outputs
         nodes.append(n)
     g.nodes = nodes
     g.substitute(mapping)
-    return g

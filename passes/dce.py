@@ -1,18 +1,12 @@
-"""Dead-code elimination: drop nodes and constants that no output or state update needs."""
+"""Dead-code elimination: drop nodes and constants that no output or state update needs (in place)."""
 from __future__ import annotations
 
 from graphc.ir import Graph
 
+from .util import live_nodes
 
-def dce(g: Graph) -> Graph:
+
+def dce(g: Graph) -> None:
     """Keep only what the outputs and the state updates (never dropped) depend on."""
-    live = set(g.roots())
-    kept = []
-    for n in reversed(g.nodes):
-        if any(v in live for v in n.outputs):
-            kept.append(n)
-            live.update(n.inputs)
-    kept.reverse()
-    g.nodes = kept
+    g.nodes, live = live_nodes(g.nodes, g.roots())
     g.consts = [c for c in g.consts if c in live]
-    return g

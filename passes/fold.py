@@ -1,32 +1,31 @@
-"""Constant folding: nodes whose inputs are all constants are computed once at compile time."""
+"""Constant folding: nodes whose inputs are all constants are computed once at compile time (in place)."""
 from __future__ import annotations
 
 import numpy as np
 
 from graphc.ir import Graph, Value
+from graphc.ir.interpret import Interpreter
 
 MAX_FOLDED_ELEMENTS = 1 << 12  # larger results stay ops, so constants (and plan files) stay small
 
 
-def fold(g: Graph) -> Graph:
+def fold(g: Graph) -> None:
     """Replace constant subexpressions by their values (random ops and big results are kept)."""
     known: dict[Value, np.ndarray] = {c: c.data for c in g.consts}
     mapping: dict[Value, Value] = {}
     nodes = []
+    run = Interpreter(np).run_node
     with np.errstate(all="ignore"):
         for n in g.nodes:
             n.inputs = [mapping.get(v, v) for v in n.inputs]
             # A broadcast stays a (free) view of its small constant rather than a big new constant.
-            if (n.op.random or n.op.name in ("fused", "broadcast_to") or not all(v in known for v in n.inputs)
-                    or sum(v.size for v in n.outputs) > MAX_FOLDED_ELEMENTS):
+            if (n.op.random or n.op.family == "fused" or n.op.name == "broadcast_to"
+                    or not all(v in known for v in n.inputs) or sum(v.size for v in n.outputs) > MAX_FOLDED_ELEMENTS):
                 nodes.append(n)
                 continue
-            r = n.op.kernel(np, *[known[v] for v in n.inputs], **n.attrs)
-            outs = [r] if len(n.outputs) == 1 else list(r)
-            for v, a in zip(n.outputs, outs):
+            for v, a in zip(n.outputs, run(n, [known[v] for v in n.inputs])):
                 c = g.add_const(np.asarray(a, dtype=v.dtype).reshape(v.shape))
                 known[c] = c.data
                 mapping[v] = c
     g.nodes = nodes
     g.substitute(mapping)
-    return g

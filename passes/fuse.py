@@ -1,138 +1,188 @@
 """Elementwise fusion: convex groups of same-shape elementwise ops, plus the reductions they feed, and
-independent groups of one shape merged into one kernel.
+independent groups of one shape merged into one kernel (in place).
 
-A group never contains a path that leaves it and comes back (convexity), so replacing it by one fused
-node keeps the graph acyclic. Reductions join the group of their elementwise operand as terminal
-outputs (the elementwise prologue is computed chunk by chunk and reduced on the fly).
+A group never contains a path that leaves it and comes back (convexity), so replacing each group by one
+fused node keeps the graph acyclic. Reductions join the group of their elementwise operand as terminal
+outputs (the elementwise prologue is computed chunk by chunk and reduced on the fly); no member reads a
+reduction of its own group.
+
+Convexity is checked on demand, not with per-node reachability sets (quadratic in memory): a merge of A
+and B is refused when some outside node that a member of one reads is a descendant of the other, found by
+a backward search that stops at nodes older than the other group's first member. Convex groups can still
+need each other (A's sum feeds B while B's result feeds A elsewhere); while the graph of groups has such
+a cycle, the smallest group on it stays unfused.
 """
 from __future__ import annotations
 
+import heapq
+
 from graphc.ir import Graph, OpNode, Value
+from graphc.ir.ops.fused import FUSED
 
-from .util import CycleError, toposort
-
-REDUCTIONS = frozenset({"sum", "mean", "max", "min"})
+from .util import toposort
 
 
 class _Group:
-    """A candidate group; sets of nodes are bitsets over node indices (Python ints)."""
+    """A candidate group of node indices (all of one iteration shape)."""
 
-    __slots__ = ("shape", "nodes", "members", "anc", "desc", "reduced", "reads")
+    __slots__ = ("shape", "members", "first", "outside", "reductions", "read_reductions")
 
-    def __init__(self, shape: tuple, node: OpNode, i: int, anc: int, desc: int, reads: int, red: bool) -> None:
+    def __init__(self, shape: tuple, i: int, preds: list[int], is_reduction: bool, read_reductions: set[int]) -> None:
         self.shape = shape
-        self.nodes = [(i, node)]
-        self.members = 1 << i
-        self.anc = anc            # union of the members' ancestors
-        self.desc = desc          # union of the members' descendants
-        self.reads = reads        # reductions whose results members read
-        self.reduced = self.members if red else 0
+        self.members = {i}
+        self.first = i                     # the oldest member: nothing older descends from the group
+        self.outside = set(preds)          # nodes outside the group that members read
+        self.reductions = {i} if is_reduction else set()
+        self.read_reductions = read_reductions   # reductions whose results members read
 
-    def can_merge(self, o: _Group) -> bool:
-        """Convex (no outside node both below and above the union) and no member reads a reduction inside."""
-        m = self.members | o.members
-        return (not (self.anc | o.anc) & (self.desc | o.desc) & ~m
-                and not (self.reads | o.reads) & (self.reduced | o.reduced))
-
-    def merge(self, o: _Group) -> None:
-        self.nodes += o.nodes
+    def absorb(self, o: _Group) -> None:
+        """Take o's members (cost in o's size, so absorbing into the larger group keeps merging near-linear)."""
+        self.outside.update(q for q in o.outside if q not in self.members)
+        self.outside.difference_update(o.members)
         self.members |= o.members
-        self.anc |= o.anc
-        self.desc |= o.desc
-        self.reads |= o.reads
-        self.reduced |= o.reduced
+        self.first = min(self.first, o.first)
+        self.reductions |= o.reductions
+        self.read_reductions |= o.read_reductions
 
 
-def _fusable(n: OpNode) -> bool:
-    return n.op.elementwise and n.op.name != "stop_gradient" and len(n.outputs) == 1
+class _Fuser:
+    """Grows groups over the nodes of one graph in topological order."""
 
+    def __init__(self, g: Graph) -> None:
+        self.nodes = g.nodes
+        prod = {v: i for i, n in enumerate(g.nodes) for v in n.outputs}
+        self.preds = [sorted({prod[v] for v in n.inputs if v in prod}) for n in g.nodes]
+        self.group_of: dict[int, _Group] = {}
 
-def fuse(g: Graph) -> Graph:
-    """Replace groups of two or more fusable nodes by "fused" nodes holding them as subgraphs."""
-    index = {n: i for i, n in enumerate(g.nodes)}
-    prod = {v: i for i, n in enumerate(g.nodes) for v in n.outputs}
-    preds = [{prod[v] for v in n.inputs if v in prod} for n in g.nodes]
-    anc = [0] * len(g.nodes)
-    for i, ps in enumerate(preds):
-        for p in ps:
-            anc[i] |= anc[p] | (1 << p)
-    desc = [0] * len(g.nodes)
-    for i in range(len(g.nodes) - 1, -1, -1):
-        for p in preds[i]:
-            desc[p] |= desc[i] | (1 << i)
+    def _descends(self, q: int, grp: _Group, cleared: set[int]) -> bool:
+        """True when node q is reachable from a member of grp; `cleared` collects nodes known not to be."""
+        stack = [q]
+        seen = [q]
+        while stack:
+            k = stack.pop()
+            if k in grp.members:
+                return True
+            for p in self.preds[k]:
+                if p >= grp.first and p not in cleared and p not in seen:
+                    seen.append(p)
+                    stack.append(p)
+        cleared.update(seen)
+        return False
 
-    group_of: dict[int, _Group] = {}
-    for n in g.nodes:
-        i = index[n]
-        red = n.op.name in REDUCTIONS
-        if not (_fusable(n) or red):
-            continue
-        shape = n.inputs[0].shape if red else n.outputs[0].shape
-        reads = 0
-        for p in preds[i]:
-            if g.nodes[p].op.name in REDUCTIONS:
-                reads |= 1 << p
-        grp = _Group(shape, n, i, anc[i], desc[i], reads, red)
-        group_of[i] = grp
-        for p in sorted(preds[i], reverse=True):
-            other = group_of.get(p)
-            if other is None or other is grp or other.shape != shape or not grp.can_merge(other):
+    def can_merge(self, a: _Group, b: _Group) -> bool:
+        """The union stays convex, and no member would read a reduction of the union."""
+        if (a.read_reductions | b.read_reductions) & (a.reductions | b.reductions):
+            return False
+        for x, y in ((a, b), (b, a)):
+            cleared: set[int] = set()
+            for q in x.outside:
+                if q not in y.members and q > y.first and self._descends(q, y, cleared):
+                    return False
+        return True
+
+    def merge(self, a: _Group, b: _Group) -> _Group:
+        if len(a.members) < len(b.members):
+            a, b = b, a
+        a.absorb(b)
+        for j in b.members:
+            self.group_of[j] = a
+        return a
+
+    def grow(self) -> list[_Group]:
+        """Groups of same-shape fusable nodes, each merged with its producers' groups where allowed."""
+        for i, n in enumerate(self.nodes):
+            if not (n.op.fusable and len(n.outputs) == 1):
                 continue
-            other.merge(grp)
-            for j, _ in grp.nodes:
-                group_of[j] = other
-            grp = other
+            red = n.op.reduction is not None
+            shape = n.inputs[0].shape if red else n.outputs[0].shape
+            reads_red = {p for p in self.preds[i] if self.nodes[p].op.reduction is not None}
+            grp = _Group(shape, i, self.preds[i], red, reads_red)
+            self.group_of[i] = grp
+            for p in reversed(self.preds[i]):
+                other = self.group_of.get(p)
+                if other is not None and other is not grp and other.shape == shape and self.can_merge(grp, other):
+                    grp = self.merge(grp, other)
+        return self.groups()
 
-    distinct = list({id(grp): grp for grp in group_of.values()}.values())
-    groups = {id(grp): grp for grp in _merge_independent(distinct) if len(grp.nodes) >= 2}
-    original = list(g.nodes)
+    def merge_independent(self, groups: list[_Group], window: int = 16) -> list[_Group]:
+        """Horizontal fusion: elementwise groups of one shape with no path between them (a step's parameter
+        updates) become one kernel. Groups with reductions stay apart; each group is tried against the last
+        `window` groups of its shape, so the pass stays near-linear."""
+        open_by_shape: dict[tuple, list[_Group]] = {}
+        for grp in sorted(groups, key=lambda grp: grp.first):
+            if grp.reductions:
+                continue
+            same = open_by_shape.setdefault(grp.shape, [])
+            for k in range(len(same) - 1, max(-1, len(same) - 1 - window), -1):
+                if self.can_merge(same[k], grp):
+                    same[k] = self.merge(same[k], grp)
+                    break
+            else:
+                same.append(grp)
+        return self.groups()
+
+    def groups(self) -> list[_Group]:
+        """The distinct groups."""
+        return list({id(grp): grp for grp in self.group_of.values()}.values())
+
+    def on_cycles(self, groups: list[_Group]) -> list[_Group]:
+        """The groups on cycles of the graph of units (a group, or a node outside every group): Kahn's
+        algorithm peels units without unplaced dependencies, then without unplaced users."""
+        unit = list(range(len(self.nodes)))
+        for k, grp in enumerate(groups):
+            for i in grp.members:
+                unit[i] = len(self.nodes) + k
+        deps: dict[int, set[int]] = {}
+        users: dict[int, list[int]] = {}
+        for i, ps in enumerate(self.preds):
+            for p in ps:
+                if unit[p] != unit[i] and unit[p] not in deps.setdefault(unit[i], set()):
+                    deps[unit[i]].add(unit[p])
+                    users.setdefault(unit[p], []).append(unit[i])
+        units = set(unit)
+        waiting = {u: len(deps.get(u, ())) for u in units}
+        ready = [u for u in units if not waiting[u]]
+        heapq.heapify(ready)
+        placed = 0
+        while ready:
+            u = heapq.heappop(ready)
+            placed += 1
+            for w in users.get(u, ()):
+                waiting[w] -= 1
+                if not waiting[w]:
+                    heapq.heappush(ready, w)
+        if placed == len(units):
+            return []
+        stuck = {u for u in units if waiting[u]}
+        left = {u: sum(w in stuck for w in users.get(u, ())) for u in stuck}
+        sinks = [u for u, n in left.items() if not n]
+        while sinks:
+            u = sinks.pop()
+            stuck.discard(u)
+            for p in deps.get(u, ()):
+                if p in stuck:
+                    left[p] -= 1
+                    if not left[p]:
+                        sinks.append(p)
+        return [grp for k, grp in enumerate(groups) if len(self.nodes) + k in stuck]
+
+
+def fuse(g: Graph) -> None:
+    """Replace groups of two or more fusable nodes by "fused" nodes holding them as subgraphs."""
+    fuser = _Fuser(g)
+    groups = [grp for grp in fuser.merge_independent(fuser.grow()) if len(grp.members) >= 2]
+    while cyclic := fuser.on_cycles(groups):
+        groups.remove(min(cyclic, key=lambda grp: len(grp.members)))
     users = g.users()
     roots = set(g.roots())
-    # Each group is convex, but two groups can still reach each other through outside nodes (A -> B
-    # and B -> A): then the smallest group on the cycle is left unfused, until the graph is acyclic.
-    while True:
-        fused_of: dict[OpNode, _Group] = {}
-        replaced: dict[OpNode, OpNode | None] = {}
-        for k, grp in enumerate(groups.values()):
-            grp.nodes.sort(key=lambda t: t[0])
-            members = [n for _, n in grp.nodes]
-            fused = _make_fused(g, members, users, roots, k)
-            fused_of[fused] = grp
-            for m in members:
-                replaced[m] = None
-            replaced[members[-1]] = fused
-        g.nodes = [replaced.get(n, n) for n in original if replaced.get(n, n) is not None]
-        try:
-            return toposort(g)
-        except CycleError as e:
-            stuck = [fused_of[n] for n in e.nodes if n in fused_of]
-            if not stuck:
-                raise
-            victim = min(stuck, key=lambda grp: len(grp.nodes))
-            del groups[id(victim)]
-            for n in original:            # give every output back to its own node before retrying
-                for i, v in enumerate(n.outputs):
-                    v.producer, v.index = n, i
-
-
-def _merge_independent(groups: list[_Group], window: int = 16) -> list[_Group]:
-    """Horizontal fusion: elementwise groups of one shape with no path between them (a step's parameter
-    updates) become one kernel. Groups with reductions stay apart; each group is tried against the last
-    `window` groups of its shape, so the pass stays linear."""
-    out: list[_Group] = []
-    open_by_shape: dict[tuple, list[_Group]] = {}
-    for grp in sorted(groups, key=lambda grp: grp.nodes[0][0]):
-        if grp.reduced:
-            out.append(grp)
-            continue
-        same = open_by_shape.setdefault(grp.shape, [])
-        into = next((o for o in reversed(same[-window:]) if o.can_merge(grp)), None)
-        if into is None:
-            same.append(grp)
-            out.append(grp)
-        else:
-            into.merge(grp)
-    return out
+    replaced: dict[int, OpNode | None] = {}
+    for k, grp in enumerate(sorted(groups, key=lambda grp: grp.first)):
+        order = sorted(grp.members)
+        for i in order:
+            replaced[i] = None
+        replaced[order[-1]] = _make_fused(g, [g.nodes[i] for i in order], users, roots, k)
+    g.nodes = [replaced.get(i, n) for i, n in enumerate(g.nodes) if replaced.get(i, n) is not None]
+    toposort(g)   # a group's outputs may be read by nodes placed between its members
 
 
 def _make_fused(g: Graph, nodes: list[OpNode], users, roots, k: int) -> OpNode:
@@ -154,16 +204,10 @@ def _make_fused(g: Graph, nodes: list[OpNode], users, roots, k: int) -> OpNode:
     ext_outputs = [v for m in nodes for v in m.outputs
                    if v in roots or any(u not in members for u in users.get(v, ()))]
     sub.outputs = [inner[v] for v in ext_outputs]
-    ops = [m.op.name for m in nodes]
-    name = f"fused{k}_" + "_".join(dict.fromkeys(ops))[:48]
+    name = f"fused{k}_" + "_".join(dict.fromkeys(m.op.name for m in nodes))[:48]
     last = nodes[-1]
-    node = OpNode(_fused_op(), {"name": name, "subgraph": sub}, ext_inputs, [], last.loc, last.role)
+    node = OpNode(FUSED, {"name": name, "subgraph": sub}, ext_inputs, [], last.loc, last.role)
     for i, v in enumerate(ext_outputs):
         v.producer, v.index = node, i
         node.outputs.append(v)
     return node
-
-
-def _fused_op():
-    from graphc.ir import get_op
-    return get_op("fused")

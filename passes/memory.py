@@ -106,10 +106,10 @@ def _inplace_updates(g: Graph, min_bytes: int) -> dict[Value, Value]:
     for s, v in g.updates:
         p = v.producer
         if (p is None or v.type != s.type or s in outputs or v in outputs or s.size * s.dtype.itemsize < min_bytes
-                or not ((p.op.elementwise and p.op.ufunc is not None) or p.op.name == "fused")
+                or not ((p.op.elementwise and p.op.ufunc is not None) or p.op.family == "fused")
                 or max(readers.get(s, [-1])) > index[p]):
             continue
-        if p.op.name == "fused" and not _last_reader_inside(p, s, v):
+        if p.op.family == "fused" and not _last_reader_inside(p, s, v):
             continue
         out[v] = s
     return out

@@ -1,11 +1,11 @@
 """The optimization pipeline: one explicit ordered list of passes per level."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
 
+from graphc.config import config
 from graphc.ir import Graph, verify
 
 from .cse import cse
@@ -14,7 +14,7 @@ from .fold import fold
 from .fuse import fuse
 from .simplify import simplify, simplify_keep_sums
 
-Pass = Callable[[Graph], Graph]
+Pass = Callable[[Graph], None]   # every pass changes its graph in place
 
 LEVELS: dict[int, list[Pass]] = {
     0: [],
@@ -36,21 +36,19 @@ def passes_for(level: int, device: str = "cpu") -> list[Pass]:
     return [variants.get(p, p) for p in LEVELS[level]]
 
 
-def optimize(g: Graph, level: int = 3, check: bool | None = None, device: str = "cpu") -> Graph:
-    """Run the level's passes for `device` in order (they may modify `g`); `check` verifies after each.
+def optimize(g: Graph, level: int = 3, check: bool | None = None, device: str = "cpu") -> None:
+    """Run the level's passes for `device` on `g`, in place; `check` verifies the graph after each.
 
-    GRAPHC_PASS_REPORT=1 prints each pass's time and node counts; GRAPHC_VERIFY=1 turns `check` on.
+    config.pass_report (GRAPHC_PASS_REPORT=1) prints each pass's time and node counts; `check` defaults to
+    config.verify (GRAPHC_VERIFY=1).
     """
-    report = os.environ.get("GRAPHC_PASS_REPORT") == "1"
-    if check is None:
-        check = os.environ.get("GRAPHC_VERIFY") == "1"
+    check = config.verify if check is None else check
     for p in passes_for(level, device):
         t0 = time.perf_counter()
         before = len(g.nodes)
-        g = p(g)
-        if report:
+        p(g)
+        if config.pass_report:
             print(f"[graphc] {p.__name__:9s} {before:6d} -> {len(g.nodes):6d} nodes "
                   f"{1e3 * (time.perf_counter() - t0):8.2f} ms", file=sys.stderr)
         if check:
             verify(g)
-    return g

@@ -1,14 +1,36 @@
-"""Algebraic simplification: identities (x*1, x+0, x-x, --x, exp(log x), ...), integer powers,
-and broadcasts that elementwise ops can do themselves."""
+"""Algebraic simplification (in place): identities (x*1, x+0, --x, ...), integer powers, constant scalings
+moved onto smaller results, and broadcasts that elementwise ops can do themselves.
+
+The rules are a table keyed by op name; each rule returns a replacement for a node's single output (built
+with `emit` into the graph) or None.
+"""
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from graphc.ir import Graph, Value, building, emit
+from graphc.ir import Graph, OpNode, Value, building, emit
+from graphc.ir.errors import ShapeError
 from graphc.ir.ops.common import broadcast_shapes
 
 from .dce import dce
 
+MAX_SWEEPS = 6
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the rules may do: `inner_products` turns sums of products of vectors into vdot."""
+
+    inner_products: bool = True
+
+
+Rule = Callable[[OpNode, Graph, Options], "Value | None"]
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
 
 def _scalar(v: Value) -> float | None:
     """The value of a constant whose elements are all equal, else None."""
@@ -21,132 +43,215 @@ def _scalar(v: Value) -> float | None:
     return float(first) if d.size == 1 or np.all(d == first) else None
 
 
-def _producer(v: Value, name: str):
+def _producer(v: Value, name: str) -> OpNode | None:
     p = v.producer
     return p if p is not None and p.op.name == name else None
 
 
-def _fits(v: Value, shape: tuple) -> bool:
-    """True when `v` may replace an operand of an op whose result has `shape` (same shape, no new axes)."""
-    return v.shape == shape
+def _const(g: Graph, value: float, like: Value) -> Value:
+    return g.add_const(np.asarray(value, dtype=like.dtype))
 
 
-def _rewrite(n, g: Graph, inner_products: bool) -> Value | None:
-    """A replacement for n's single output, or None."""
-    name, ins, out = n.op.name, n.inputs, n.outputs[0]
-    a = ins[0] if ins else None
-    b = ins[1] if len(ins) > 1 else None
-    ca = _scalar(a) if a is not None else None
-    cb = _scalar(b) if b is not None else None
-    if name == "mul":
-        if cb == 1 and _fits(a, out.shape) and a.dtype == out.dtype:
-            return a
-        if ca == 1 and _fits(b, out.shape) and b.dtype == out.dtype:
-            return b
-        # (x * c1) * c2 -> x * (c1 * c2), so gradient scalings collapse to one multiply.
-        for x, c in ((a, cb), (b, ca)):
-            inner = _producer(x, "mul")
-            if c is not None and inner is not None and x.shape == out.shape:
-                for y, k in ((inner.inputs[0], _scalar(inner.inputs[1])), (inner.inputs[1], _scalar(inner.inputs[0]))):
-                    if k is not None and y.shape == out.shape:
-                        return emit("mul", [y, g.add_const(np.asarray(k * c, dtype=out.dtype))])
-    if name == "add":
-        if cb == 0 and _fits(a, out.shape):
-            return a
-        if ca == 0 and _fits(b, out.shape):
-            return b
-        if a is b and out.dtype.kind == "f":
-            return emit("mul", [a, g.add_const(np.asarray(2, dtype=out.dtype))])
-    if name == "sub":
-        if cb == 0 and _fits(a, out.shape):
-            return a
-        if a is b and out.dtype.kind in "iu":  # x - x is 0 only where x is finite, so integers only
-            return emit("broadcast_to", [g.add_const(np.zeros((), out.dtype))], shape=out.shape)
-        if ca == 0:
-            return emit("neg", [b]) if _fits(b, out.shape) else None
-    if name == "div" and cb == 1 and _fits(a, out.shape):
-        return a
-    if name == "neg":
-        inner = _producer(a, "neg")
-        if inner is not None:
-            return inner.inputs[0]
-    if name == "pow" and cb is not None and _fits(a, out.shape):
-        if cb == 1:
-            return a
-        if cb == 2:
-            return emit("mul", [a, a])
-        if cb == 3:
-            return emit("mul", [emit("mul", [a, a]), a])
-        if cb == 0.5:
-            return emit("sqrt", [a])
-        if cb == -1:
-            return emit("div", [g.add_const(np.asarray(1, dtype=a.dtype)), a])
-    if name == "exp":
-        inner = _producer(a, "log")
-        if inner is not None:
-            return inner.inputs[0]
-    if name == "log":
-        inner = _producer(a, "exp")
-        if inner is not None:
-            return inner.inputs[0]
-    if name == "mean" and out.dtype == a.dtype:  # mean = sum * (1/n), so constant scalings can merge
-        n_red = int(np.prod([a.shape[i] for i in n.attrs["axis"]], dtype=np.int64))
-        if n_red:
-            s = emit("sum", [a], **n.attrs)
-            return emit("mul", [s, g.add_const(np.asarray(1.0 / n_red, dtype=out.dtype))])
-    if name == "sum":
-        inner = a.producer
-        if inner is not None and inner.op.name == "mul" and out.dtype.kind == "f":
-            x, y = inner.inputs
-            # sum(x * c) = sum(x) * c: the scaling moves onto the (smaller) result.
-            for u, w in ((x, y), (y, x)):
-                c = _scalar(w)
-                if c is not None and u.shape == a.shape and w.size == 1:
-                    return emit("mul", [emit("sum", [u], **n.attrs), g.add_const(np.asarray(c, dtype=out.dtype))])
-            # sum(x * y) over a vector is an inner product.
-            if inner_products and x.ndim == 1 and x.shape == y.shape and not n.attrs["keepdims"]:
-                return emit("vdot", [x, y])
-    if name == "vdot":  # vdot(x * c, y) = vdot(x, y) * c
-        for i, v in enumerate(ins):
-            inner = _producer(v, "mul")
-            if inner is None:
-                continue
-            for u, w in (inner.inputs, inner.inputs[::-1]):
-                c = _scalar(w)
-                if c is not None and w.size == 1 and u.shape == v.shape:
-                    other = ins[1 - i]
-                    d = emit("vdot", [u, other] if i == 0 else [other, u])
-                    return emit("mul", [d, g.add_const(np.asarray(c, dtype=out.dtype))])
-    if name in ("reshape", "broadcast_to") and a.shape == out.shape:
-        return a
-    if name == "reshape":
-        inner = _producer(a, "reshape")
-        if inner is not None:
-            return emit("reshape", [inner.inputs[0]], shape=out.shape)
-        # reshape(x * c) = reshape(x) * c: the reshape moves next to what produced x.
-        inner = _producer(a, "mul")
-        if inner is not None:
-            for u, w in (inner.inputs, inner.inputs[::-1]):
-                if _scalar(w) is not None and w.size == 1 and u.shape == a.shape:
-                    return emit("mul", [emit("reshape", [u], shape=out.shape), w])
-        # reshape(reduce(x, keepdims=True)) dropping exactly the reduced axes: reduce without keepdims.
-        red = a.producer
-        if red is not None and red.op.family == "reduce" and red.attrs.get("keepdims"):
-            x = red.inputs[0]
-            if tuple(d for i, d in enumerate(x.shape) if i not in red.attrs["axis"]) == out.shape:
-                return emit(red.op.name, [x], axis=red.attrs["axis"], keepdims=False)
-    if name == "astype" and a.dtype == out.dtype:
-        return a
-    if name == "transpose":
-        inner = _producer(a, "transpose")
-        if inner is not None:
-            perm = tuple(inner.attrs["perm"][p] for p in n.attrs["perm"])
-            x = inner.inputs[0]
-            return x if perm == tuple(range(len(perm))) else emit("transpose", [x], perm=perm)
+def _operand_if(n: OpNode, i: int, value: float) -> Value | None:
+    """The other operand when operand i is the constant `value` and the other may stand for the result."""
+    out, other = n.outputs[0], n.inputs[1 - i]
+    if _scalar(n.inputs[i]) == value and other.shape == out.shape and other.dtype == out.dtype:
+        return other
     return None
 
 
-def _unbroadcast_operands(n) -> bool:
+def _scaled(v: Value) -> tuple[Value, Value] | None:
+    """(x, c) when v = x * c for a one-element constant c, else None."""
+    inner = _producer(v, "mul")
+    if inner is None:
+        return None
+    for u, w in (inner.inputs, inner.inputs[::-1]):
+        if _scalar(w) is not None and w.size == 1 and u.shape == v.shape:
+            return u, w
+    return None
+
+
+# ---- rules ------------------------------------------------------------------------------------------------
+
+def _times_one(n, g, o):
+    return _operand_if(n, 1, 1) or _operand_if(n, 0, 1)
+
+
+def _scalings_merge(n, g, o):
+    # (x * c1) * c2 -> x * (c1 * c2), so gradient scalings collapse to one multiply.
+    a, b = n.inputs
+    out = n.outputs[0]
+    for x, c in ((a, _scalar(b)), (b, _scalar(a))):
+        inner = _producer(x, "mul")
+        if c is None or inner is None or x.shape != out.shape:
+            continue
+        for y, k in ((inner.inputs[0], _scalar(inner.inputs[1])), (inner.inputs[1], _scalar(inner.inputs[0]))):
+            if k is not None and y.shape == out.shape:
+                return emit("mul", [y, _const(g, k * c, out)])
+    return None
+
+
+def _plus_zero(n, g, o):
+    a, b = n.inputs
+    out = n.outputs[0]
+    if _scalar(b) == 0 and a.shape == out.shape:
+        return a
+    if _scalar(a) == 0 and b.shape == out.shape:
+        return b
+    return None
+
+
+def _twice(n, g, o):
+    a, b = n.inputs
+    out = n.outputs[0]
+    return emit("mul", [a, _const(g, 2, out)]) if a is b and out.dtype.kind == "f" else None
+
+
+def _minus(n, g, o):
+    a, b = n.inputs
+    out = n.outputs[0]
+    if _scalar(b) == 0 and a.shape == out.shape:
+        return a
+    if a is b and out.dtype.kind in "iu":  # x - x is 0 only where x is finite, so integers only
+        return emit("broadcast_to", [g.add_const(np.zeros((), out.dtype))], shape=out.shape)
+    if _scalar(a) == 0 and b.shape == out.shape:
+        return emit("neg", [b])
+    return None
+
+
+def _divided_by_one(n, g, o):
+    return _operand_if(n, 1, 1)
+
+
+def _double_negation(n, g, o):
+    inner = _producer(n.inputs[0], "neg")
+    return inner.inputs[0] if inner is not None else None
+
+
+def _integer_powers(n, g, o):
+    a, b = n.inputs
+    c = _scalar(b)
+    if c is None or a.shape != n.outputs[0].shape:
+        return None
+    if c == 1:
+        return a
+    if c == 2:
+        return emit("mul", [a, a])
+    if c == 3:
+        return emit("mul", [emit("mul", [a, a]), a])
+    if c == 0.5:
+        return emit("sqrt", [a])
+    if c == -1:
+        return emit("div", [_const(g, 1, a), a])
+    return None
+
+
+def _inverse_of(name: str) -> Rule:
+    def rule(n, g, o):
+        inner = _producer(n.inputs[0], name)
+        return inner.inputs[0] if inner is not None else None
+    return rule
+
+
+def _mean_as_sum(n, g, o):
+    # mean = sum * (1/n), so constant scalings can merge with it.
+    a, out = n.inputs[0], n.outputs[0]
+    count = int(np.prod([a.shape[i] for i in n.attrs["axis"]], dtype=np.int64))
+    if out.dtype != a.dtype or not count:
+        return None
+    return emit("mul", [emit("sum", [a], **n.attrs), _const(g, 1.0 / count, out)])
+
+
+def _sum_of_scaled(n, g, o):
+    # sum(x * c) = sum(x) * c: the scaling moves onto the (smaller) result.
+    a, out = n.inputs[0], n.outputs[0]
+    xc = _scaled(a)
+    if xc is None or out.dtype.kind != "f":
+        return None
+    return emit("mul", [emit("sum", [xc[0]], **n.attrs), _const(g, _scalar(xc[1]), out)])
+
+
+def _inner_product(n, g, o):
+    # sum(x * y) over a vector is an inner product.
+    inner = _producer(n.inputs[0], "mul")
+    if not o.inner_products or inner is None or n.outputs[0].dtype.kind != "f" or n.attrs["keepdims"]:
+        return None
+    x, y = inner.inputs
+    return emit("vdot", [x, y]) if x.ndim == 1 and x.shape == y.shape else None
+
+
+def _vdot_of_scaled(n, g, o):
+    # vdot(x * c, y) = vdot(x, y) * c
+    for i, v in enumerate(n.inputs):
+        xc = _scaled(v)
+        if xc is not None:
+            other = n.inputs[1 - i]
+            d = emit("vdot", [xc[0], other] if i == 0 else [other, xc[0]])
+            return emit("mul", [d, _const(g, _scalar(xc[1]), n.outputs[0])])
+    return None
+
+
+def _same_shape(n, g, o):
+    return n.inputs[0] if n.inputs[0].shape == n.outputs[0].shape else None
+
+
+def _reshape_of_reshape(n, g, o):
+    inner = _producer(n.inputs[0], "reshape")
+    return emit("reshape", [inner.inputs[0]], shape=n.outputs[0].shape) if inner is not None else None
+
+
+def _reshape_of_scaled(n, g, o):
+    # reshape(x * c) = reshape(x) * c: the reshape moves next to what produced x.
+    xc = _scaled(n.inputs[0])
+    return emit("mul", [emit("reshape", [xc[0]], shape=n.outputs[0].shape), xc[1]]) if xc is not None else None
+
+
+def _reshape_of_kept_dims(n, g, o):
+    # reshape(reduce(x, keepdims=True)) dropping exactly the reduced axes: reduce without keepdims.
+    red = n.inputs[0].producer
+    if red is None or red.op.reduction is None or not red.attrs["keepdims"]:
+        return None
+    x = red.inputs[0]
+    if tuple(d for i, d in enumerate(x.shape) if i not in red.attrs["axis"]) != n.outputs[0].shape:
+        return None
+    return emit(red.op.name, [x], axis=red.attrs["axis"], keepdims=False)
+
+
+def _same_dtype(n, g, o):
+    return n.inputs[0] if n.inputs[0].dtype == n.outputs[0].dtype else None
+
+
+def _transpose_of_transpose(n, g, o):
+    inner = _producer(n.inputs[0], "transpose")
+    if inner is None:
+        return None
+    perm = tuple(inner.attrs["perm"][p] for p in n.attrs["perm"])
+    x = inner.inputs[0]
+    return x if perm == tuple(range(len(perm))) else emit("transpose", [x], perm=perm)
+
+
+RULES: dict[str, list[Rule]] = {
+    "mul": [_times_one, _scalings_merge],
+    "add": [_plus_zero, _twice],
+    "sub": [_minus],
+    "div": [_divided_by_one],
+    "neg": [_double_negation],
+    "pow": [_integer_powers],
+    "exp": [_inverse_of("log")],
+    "log": [_inverse_of("exp")],
+    "mean": [_mean_as_sum],
+    "sum": [_sum_of_scaled, _inner_product],
+    "vdot": [_vdot_of_scaled],
+    "reshape": [_same_shape, _reshape_of_reshape, _reshape_of_scaled, _reshape_of_kept_dims],
+    "broadcast_to": [_same_shape],
+    "astype": [_same_dtype],
+    "transpose": [_transpose_of_transpose],
+}
+
+
+# ---- the pass -----------------------------------------------------------------------------------------
+
+def _unbroadcast_operands(n: OpNode) -> bool:
     """Let an elementwise op broadcast operands itself instead of reading materialized broadcasts."""
     changed = False
     out_shape = n.outputs[0].shape
@@ -159,7 +264,7 @@ def _unbroadcast_operands(n) -> bool:
             others = [w.shape for j, w in enumerate(n.inputs) if j != i]
             try:
                 ok = broadcast_shapes(src.shape, *others) == out_shape and src.ndim <= len(out_shape)
-            except Exception:
+            except ShapeError:
                 ok = False
             if not ok:
                 break
@@ -169,25 +274,22 @@ def _unbroadcast_operands(n) -> bool:
     return changed
 
 
-MAX_SWEEPS = 6
-
-
-def simplify(g: Graph, inner_products: bool = True) -> Graph:
-    """Apply the rewrite rules until nothing changes (or MAX_SWEEPS sweeps), then drop dead nodes."""
+def simplify(g: Graph, inner_products: bool = True) -> None:
+    """Apply the rules until nothing changes (or MAX_SWEEPS sweeps), then drop dead nodes."""
+    opts = Options(inner_products)
     for _ in range(MAX_SWEEPS):
-        if not _sweep(g, inner_products):
+        if not _sweep(g, opts):
             break
         dce(g)
-    return g
 
 
-def simplify_keep_sums(g: Graph) -> Graph:
+def simplify_keep_sums(g: Graph) -> None:
     """simplify, leaving sums of products as reductions: on the GPU, fusion computes them in the kernel
     that produces their operands (one pass over the data), where an inner product would be a call of its own."""
-    return simplify(g, inner_products=False)
+    simplify(g, inner_products=False)
 
 
-def _sweep(g: Graph, inner_products: bool) -> bool:
+def _sweep(g: Graph, opts: Options) -> bool:
     """One forward sweep of the rules (rewrites see already simplified operands); True if anything changed."""
     mapping: dict[Value, Value] = {}
     changed = False
@@ -196,12 +298,14 @@ def _sweep(g: Graph, inner_products: bool) -> bool:
         n.inputs = [mapping.get(v, v) for v in n.inputs]
         if n.op.elementwise:
             changed |= _unbroadcast_operands(n)
-        if len(n.outputs) != 1:
-            nodes.append(n)
-            continue
+        rules = RULES.get(n.op.name, ()) if len(n.outputs) == 1 else ()
         start = len(g.nodes)
+        r = None
         with building(g, n.role, n.loc):
-            r = _rewrite(n, g, inner_products)
+            for rule in rules:
+                r = rule(n, g, opts)
+                if r is not None:
+                    break
         new = g.nodes[start:]
         del g.nodes[start:]
         if r is None:

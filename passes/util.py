@@ -1,7 +1,10 @@
-"""Small helpers shared by passes: hashable attributes and topological re-sorting."""
+"""Small helpers shared by passes: hashable attributes, liveness, and topological re-sorting."""
 from __future__ import annotations
 
-from graphc.ir import Graph, OpNode
+import heapq
+from collections.abc import Iterable
+
+from graphc.ir import Graph, OpNode, Value
 
 
 def frozen(x: object) -> object:
@@ -13,6 +16,18 @@ def frozen(x: object) -> object:
     return x
 
 
+def live_nodes(nodes: list[OpNode], roots: Iterable[Value]) -> tuple[list[OpNode], set[Value]]:
+    """The nodes some root depends on (in their order), and every Value they and the roots read."""
+    live = set(roots)
+    kept = []
+    for n in reversed(nodes):
+        if any(v in live for v in n.outputs):
+            kept.append(n)
+            live.update(n.inputs)
+    kept.reverse()
+    return kept, live
+
+
 class CycleError(AssertionError):
     """The graph has a cycle; `nodes` are those on or below it (they could not be placed)."""
 
@@ -21,7 +36,7 @@ class CycleError(AssertionError):
         self.nodes = nodes
 
 
-def toposort(g: Graph) -> Graph:
+def toposort(g: Graph) -> None:
     """Reorder g.nodes topologically, keeping the current order wherever it is already valid."""
     producer = {v: n for n in g.nodes for v in n.outputs}
     waiting: dict[OpNode, int] = {}
@@ -32,19 +47,17 @@ def toposort(g: Graph) -> Graph:
         for d in deps:
             users.setdefault(d, []).append(n)
     order = {n: i for i, n in enumerate(g.nodes)}
-    import heapq
-    ready = [(order[n], id(n), n) for n in g.nodes if waiting[n] == 0]
+    ready = [(order[n], n) for n in g.nodes if waiting[n] == 0]
     heapq.heapify(ready)
     out = []
     while ready:
-        _, _, n = heapq.heappop(ready)
+        _, n = heapq.heappop(ready)
         out.append(n)
         for u in users.get(n, ()):
             waiting[u] -= 1
             if waiting[u] == 0:
-                heapq.heappush(ready, (order[u], id(u), u))
+                heapq.heappush(ready, (order[u], u))
     if len(out) != len(g.nodes):
         placed = set(out)
         raise CycleError([n for n in g.nodes if n not in placed])
     g.nodes = out
-    return g

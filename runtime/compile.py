@@ -1,13 +1,20 @@
-"""From a Graph to a runnable Plan: the optimization pipeline, then lowering."""
+"""From a Graph to a runnable Plan: the optimization pipeline on a copy, then lowering."""
 from __future__ import annotations
 
 from graphc.ir import Graph
+from graphc.passes.pipeline import optimize
 
 from .lower import lower
-from .plan import Plan
+from .plan import Plan, Signature
 
 
-def compile_graph(g: Graph, opt_level: int = 3, device: str = "cpu") -> Plan:
-    """Optimize a copy of `g` at `opt_level` (0..3) and lower it to a Plan for `device`."""
-    from passes.pipeline import optimize
-    return lower(optimize(g.copy(), opt_level, device=device), device)
+def compile_graph(g: Graph, opt_level: int = 3, device: str = "cpu", signature: Signature | None = None,
+                  replay: bool = False) -> Plan:
+    """Optimize a copy of `g` at `opt_level` (0..3) and lower it to a Plan for `device` ("cpu" or "gpu").
+
+    `signature` says which inputs are states and which outputs gradients (default: all arguments and
+    outputs); `replay` lets a GPU plan replay whole calls as one CUDA graph."""
+    sig = signature or Signature.of(g)
+    opt = g.copy()
+    optimize(opt, opt_level, device=device)
+    return lower(opt, device, sig, replay)

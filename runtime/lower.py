@@ -1,8 +1,8 @@
 """Lowering: an optimized Graph becomes one generated Python function (no per-step interpretation).
 
 Every node becomes one line calling a ufunc or a bound kernel. Small fused groups are inlined as their
-ufunc calls (per-call overhead decides small steps); large ones call a cache-blocked kernel (CPU) or a
-generated CUDA kernel (GPU).
+ufunc calls (per-call overhead decides small steps: config.inline_max); large ones call a cache-blocked
+kernel (CPU) or a generated CUDA kernel (GPU).
 """
 from __future__ import annotations
 
@@ -11,23 +11,18 @@ import logging
 
 import numpy as np
 
+from graphc.config import config
 from graphc.ir import Graph, OpNode, Value
-from passes.memory import MemoryPlan, plan_memory
+from graphc.passes.memory import MemoryPlan, plan_memory
 
-from . import cpu_emit
-from .cpu_c import CFusedKernel, Unsupported
-from .cpu_fused import FusedCPUKernel, iteration_shape
-from .plan import Plan
+from .arrays import array_module
+from .cpu import inline
+from .cpu.c_kernel import CFusedKernel, Unsupported
+from .cpu.chunked import FusedCPUKernel
+from .group import FusedGroup
+from .plan import Plan, Signature
 
 log = logging.getLogger("graphc.runtime")
-INLINE_MAX = 1 << 15   # fused groups up to this many elements run as plain ufunc calls
-
-
-def _xp(device: str):
-    if device == "gpu":
-        import cupy
-        return cupy
-    return np
 
 
 class _Emitter:
@@ -74,14 +69,14 @@ class _Emitter:
         args = [self.arg(v) for v in n.inputs]
         expr = None
         if self.xp is np:
-            expr = cpu_emit.expression(n, args, self.env, self.target(n.outputs[0]))
+            expr = inline.expression(n, args, self.env, self.target(n.outputs[0]))
         elif n.op.ufunc is not None:
             self.env[f"u_{n.op.ufunc}"] = getattr(self.xp, n.op.ufunc)
             expr = f"u_{n.op.ufunc}({', '.join(args)})"
         elif n.op.name == "vdot":  # a reduction kernel rather than cuBLAS, so CUDA graphs can capture it
             expr = f"({args[0]} * {args[1]}).sum()"
         elif n.op.name == "matmul" and _gemm_ok(n):
-            from .gpu_blas import matmul
+            from .gpu.blas import matmul  # CuPy
             self.env["gemm"] = matmul
             expr = f"gemm({args[0]}, {args[1]}, {n.attrs['transpose_a']}, {n.attrs['transpose_b']})"
         if expr is None:
@@ -99,7 +94,7 @@ class _Emitter:
 
 def _gemm_ok(n: OpNode) -> bool:
     """A 2-D product graphc's capturable cuBLAS call handles (others go through cupy.matmul)."""
-    from .gpu_blas import SUPPORTED, available
+    from .gpu.blas import SUPPORTED, available  # CuPy
     a, b = n.inputs
     return a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype in SUPPORTED and available()
 
@@ -118,27 +113,27 @@ def _own(a):
     return a if type(a) is np.ndarray and a.flags.writeable and a.flags.c_contiguous else None
 
 
-def lower(g: Graph, device: str = "cpu") -> Plan:
+def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, replay: bool = False) -> Plan:
     """Generate and compile the plan function for `g` on `device` ("cpu" or "gpu")."""
     memory = plan_memory(g) if device == "cpu" else None
-    em = _Emitter(_xp(device), memory)
+    em = _Emitter(array_module(device), memory)
     args = []
     for i, v in enumerate(g.inputs):
         em.names[v] = f"a{i}"
         args.append(em.names[v])
     fused = 0
     for i, n in enumerate(g.nodes):
-        if n.op.name != "fused":
+        if n.op.family != "fused":
             em.node(n, f"v{i}")
             em.release(em.memory.release_after.get(i, []))
             continue
         fused += 1
         sub: Graph = n.attrs["subgraph"]
         if device == "gpu":
-            from .gpu import fused_kernel
+            from .gpu.kernels import fused_kernel  # CuPy
             em.env[f"f{i}"] = fused_kernel(n)
             em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
-        elif int(np.prod(iteration_shape(sub), dtype=np.int64)) <= INLINE_MAX:
+        elif FusedGroup.of(n).size <= config.inline_max:
             for v, outer in zip(sub.inputs, n.inputs):
                 em.names[v] = em.arg(outer)
             for j, m in enumerate(sub.nodes):
@@ -158,4 +153,4 @@ def lower(g: Graph, device: str = "cpu") -> Plan:
     exec(compile(src, "<graphc plan>", "exec"), em.env)
     stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls,
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
-    return Plan(g, src, em.env["plan"], device, stats)
+    return Plan(g, src, em.env["plan"], device, stats, signature, replay)

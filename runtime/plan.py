@@ -1,33 +1,96 @@
-"""Plan: an optimized graph lowered to one generated Python function over its inputs."""
+"""Plan: an optimized graph lowered to one generated function, and the calling convention around it.
+
+The generated function takes the arguments then the states, and returns the outputs, then the gradients,
+then the new value of each updated state. `Plan.run(args, states)` hides that layout: it returns a Result
+with every state's value after the call, and on the GPU replays a traced step as one CUDA graph.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from graphc.config import config
 from graphc.ir import Graph
+
+log = logging.getLogger("graphc.runtime")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """How a plan's inputs and results are laid out."""
+
+    n_args: int                     # inputs that are call arguments; the other inputs are states
+    n_outputs: int                  # results returned to the caller; `n_grads` gradients follow them
+    n_grads: int = 0
+    updates: tuple[int, ...] = ()   # for each new-state result, the index of the state it replaces
+
+    @classmethod
+    def of(cls, g: Graph, n_args: int | None = None, n_grads: int = 0) -> Signature:
+        """The signature of a graph whose first `n_args` inputs are arguments (default: those before the first
+        input a state update assigns) and whose last `n_grads` outputs are gradients."""
+        if n_args is None:
+            index = {v: i for i, v in enumerate(g.inputs)}
+            n_args = min((index[s] for s, _ in g.updates), default=len(g.inputs))
+        pos = {v: i for i, v in enumerate(g.inputs[n_args:])}
+        return cls(n_args, len(g.outputs) - n_grads, n_grads, tuple(pos[s] for s, _ in g.updates))
+
+
+@dataclass
+class Result:
+    """What a call gives back: outputs, gradients, and every state's array after the call (updated or not)."""
+
+    outputs: list
+    grads: list
+    states: list
 
 
 class Plan:
-    """A compiled graph: call it with one array per graph input; returns outputs, then state updates."""
+    """A compiled graph: `run(args, states)`; calling it with all inputs gives the raw result tuple."""
 
-    def __init__(self, graph: Graph, source: str, fn: Callable, device: str, stats: dict) -> None:
+    def __init__(self, graph: Graph, source: str, fn: Callable, device: str, stats: dict,
+                 signature: Signature | None = None, replay: bool = False) -> None:
         self.graph = graph          # the optimized graph (fused nodes keep their subgraphs)
         self.source = source        # the generated function's text
         self.fn = fn
         self.device = device
         self.stats = stats          # kernel counts and buffer figures
+        self.signature = signature or Signature.of(graph)
+        self.replay = replay and device == "gpu"    # replay whole calls as a CUDA graph
+        self._step = None           # the captured StepGraph, or False once capture was refused
+        self.replay_refused: str | None = None      # and why it was
 
-    def __call__(self, *arrays) -> list:
+    def __call__(self, *arrays) -> tuple:
         return self.fn(*arrays)
 
-    @property
-    def n_outputs(self) -> int:
-        """Number of graph outputs (state updates follow them in the result)."""
-        return len(self.graph.outputs)
+    def run(self, args: Sequence, states: Sequence = ()) -> Result:
+        """Run on `args` and `states` (arrays on the plan's device); the given arrays are not replaced."""
+        sig = self.signature
+        n_ret = sig.n_outputs + sig.n_grads
+        if self.replay and config.cuda_graph:
+            step = self._captured(args, states)
+            if step:
+                res = step([*args, *states])
+                return Result(list(res[:sig.n_outputs]), list(res[sig.n_outputs:n_ret]), list(step.state_buffers))
+        res = self.fn(*args, *states)
+        new = list(states)
+        for k, a in zip(sig.updates, res[n_ret:], strict=True):
+            new[k] = a
+        return Result(list(res[:sig.n_outputs]), list(res[sig.n_outputs:n_ret]), new)
+
+    def _captured(self, args: Sequence, states: Sequence):
+        """The step captured as a CUDA graph on the first call (False when capture was refused)."""
+        if self._step is None:
+            from .gpu.cuda_graph import step_graph  # CuPy is imported only where a GPU runs the plan
+            sig = self.signature
+            step = step_graph(self.fn, [*args, *states], sig.n_outputs + sig.n_grads,
+                              [sig.n_args + k for k in sig.updates], sig.n_args)
+            if not step.captured:
+                log.info("plan replays without a CUDA graph: %s", step.reason)
+                self.replay_refused = step.reason
+                step = False
+            self._step = step
+        return self._step
 
     def __repr__(self) -> str:
         return f"<Plan {self.device} {self.stats}>"
-
-    def _repr_svg_(self) -> str | None:
-        """Jupyter's inline picture of the optimized graph (None without graphviz's `dot`)."""
-        from graphc.viz import repr_svg
-        return repr_svg(self)

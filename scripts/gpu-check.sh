@@ -43,7 +43,7 @@ step gpu-tests 150 "$PY" -m pytest -v -rs -m gpu tests/test_gpu.py tests/test_gp
 step dump-kernel 30 "$PY" -c "
 import sys; sys.path.insert(0, 'tests')
 from fused_builders import chain8, fused_node, F32, mse
-from runtime.cuda_codegen import generate
+from graphc.runtime.gpu.codegen import generate
 for name, b, specs in (('chain8', chain8, [((1 << 26,), F32)]), ('mse', mse, [((1 << 26,), F32)] * 2)):
     for k in generate(fused_node(b, specs, name)):
         open('$RESULTS/' + k.name + '.cu', 'w').write(k.code); print('wrote', k.name, k.kind, 'vec', k.vec)

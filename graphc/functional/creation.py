@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.dtypes import as_dtype, float32
-from ..tensor import Tensor
-from .shape import _ints
+from ..tensors import Tensor, _ints
 
 
 def _make(arr: np.ndarray, dtype, device) -> Tensor:

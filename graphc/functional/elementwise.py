@@ -1,9 +1,8 @@
 """Elementwise functions (F.add ... F.where) with MegEngine's dtype promotion."""
 from __future__ import annotations
 
-from ..dispatch import apply1, as_tensor, binary, cast
 from ..ir.dtypes import bool_, float_of, promote, scalar_dtype
-from ..tensor import Tensor
+from ..tensors import Tensor, apply1, as_tensor, binary, cast
 
 
 def add(x, y) -> Tensor:
@@ -84,8 +83,7 @@ neg, abs, square, relu, sign = map(_unary, ("neg", "abs", "square", "relu", "sig
 
 def _rounding(name: str):
     def f(x) -> Tensor:
-        x = as_tensor(x)
-        return x if x.dtype.kind in "iub" else apply1(name, [x])
+        return as_tensor(x)._rounded(name)
     f.__name__ = name
     f.__doc__ = f"Elementwise {name} (integers are returned unchanged)."
     return f

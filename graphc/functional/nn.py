@@ -1,13 +1,24 @@
 """Neural-network functions: softmax, one_hot, dropout, embedding and the losses (F.nn)."""
 from __future__ import annotations
 
-from ..dispatch import apply, apply1, as_tensor, cast
 from ..ir.dtypes import float_of, int32
 from ..ir.errors import ShapeError
 from ..ir.location import user_location
-from ..tensor import Tensor
-from .elementwise import abs, gelu, leaky_relu, log, logsigmoid, relu, sigmoid, silu, softplus, where  # noqa: F401
-from .indexing import check_index, getitem
+from ..tensors import Tensor, apply, apply1, as_tensor, cast
+from .elementwise import (  # noqa: F401  (F.nn re-exports the activations, as in MegEngine)
+    abs,
+    exp,
+    gelu,
+    leaky_relu,
+    log,
+    logsigmoid,
+    relu,
+    sigmoid,
+    silu,
+    softplus,
+    where,
+)
+from .indexing import check_index
 from .linalg import linear  # noqa: F401
 from .reduction import logsumexp, max, mean, sum
 from .shape import gather, pad, reshape, squeeze  # noqa: F401  (F.nn.pad as in MegEngine)
@@ -22,9 +33,7 @@ def softmax(inp, axis: int | None = None) -> Tensor:
     x = as_tensor(inp)
     x = cast(x, float_of(x.dtype))
     axis = _softmax_axis(x.ndim) if axis is None else axis
-    e = (x - max(x, axis, keepdims=True).detach())
-    from .elementwise import exp
-    e = exp(e)
+    e = exp(x - max(x, axis, keepdims=True).detach())
     return e / sum(e, axis, keepdims=True)
 
 
@@ -58,7 +67,7 @@ def dropout(inp, drop_prob: float, training: bool = True) -> Tensor:
 def embedding(inp, weight, padding_idx=None, max_norm=None, norm_type=None) -> Tensor:
     """Rows of weight selected by the integer tensor inp."""
     idx = cast(as_tensor(inp), int32)
-    return getitem(as_tensor(weight), (idx,))
+    return as_tensor(weight)[idx]
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:

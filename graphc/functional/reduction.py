@@ -5,13 +5,13 @@ import builtins
 
 import numpy as np
 
-from ..dispatch import apply1, as_tensor, cast
 from ..ir.dtypes import float_of
 from ..ir.errors import AxisError, GraphcTypeError, with_context
 from ..ir.location import user_location
 from ..ir.ops.common import normalize_axes
-from ..tensor import Tensor
+from ..tensors import Tensor, apply1, as_tensor, cast
 from .elementwise import abs, exp, log, sqrt
+from .shape import squeeze
 
 
 def _axes(name: str, x: Tensor, axis) -> tuple[int, ...]:
@@ -21,34 +21,29 @@ def _axes(name: str, x: Tensor, axis) -> tuple[int, ...]:
         raise with_context(AxisError(f"{e} (shape {x.shape})"), name, user_location()) from None
 
 
-def _reduce(name: str, x, axis, keepdims: bool) -> Tensor:
-    x = as_tensor(x)
-    return apply1(name, [x], axis=_axes(name, x, axis), keepdims=bool(keepdims))
-
-
 def sum(inp, axis=None, keepdims: bool = False) -> Tensor:
     """Sum over axes (all when axis is None)."""
-    return _reduce("sum", inp, axis, keepdims)
+    return as_tensor(inp).sum(axis, keepdims)
 
 
 def mean(inp, axis=None, keepdims: bool = False) -> Tensor:
     """Mean over axes."""
-    return _reduce("mean", inp, axis, keepdims)
+    return as_tensor(inp).mean(axis, keepdims)
 
 
 def max(inp, axis=None, keepdims: bool = False) -> Tensor:
     """Maximum over axes."""
-    return _reduce("max", inp, axis, keepdims)
+    return as_tensor(inp).max(axis, keepdims)
 
 
 def min(inp, axis=None, keepdims: bool = False) -> Tensor:
     """Minimum over axes."""
-    return _reduce("min", inp, axis, keepdims)
+    return as_tensor(inp).min(axis, keepdims)
 
 
 def prod(inp, axis=None, keepdims: bool = False) -> Tensor:
     """Product over axes."""
-    return _reduce("prod", inp, axis, keepdims)
+    return as_tensor(inp).prod(axis, keepdims)
 
 
 def _arg(name: str, x, axis, keepdims: bool) -> Tensor:
@@ -111,5 +106,4 @@ def logsumexp(inp, axis, keepdims: bool = False) -> Tensor:
     if keepdims:
         return r
     axes = _axes("logsumexp", x, axis)
-    from .shape import squeeze
     return squeeze(r, axes) if builtins.len(axes) else r

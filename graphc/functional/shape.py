@@ -4,42 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from ..dispatch import apply1, as_tensor, cast
 from ..ir.dtypes import int32, promote
 from ..ir.errors import AxisError, GraphcError, ShapeError, with_context
 from ..ir.location import user_location
 from ..ir.ops.common import normalize_axes, normalize_axis
-from ..tensor import Tensor
+from ..tensors import Tensor, _ints, apply1, as_tensor, cast
+from .indexing import check_index
 
 
 def _fail(op: str, err: GraphcError):
     raise with_context(err, op, user_location()) from None
 
 
-def _ints(shape) -> tuple[int, ...]:
-    if isinstance(shape, Tensor):
-        shape = shape.tolist()
-    if isinstance(shape, (int, np.integer)):
-        return (int(shape),)
-    return tuple(int(s) for s in shape)
-
-
 def reshape(inp, target_shape) -> Tensor:
     """The same elements in a new shape; one entry may be -1."""
-    x = as_tensor(inp)
-    shape = list(_ints(target_shape))
-    if shape.count(-1) > 1:
-        _fail("reshape", ShapeError(f"only one dimension of {tuple(shape)} may be -1"))
-    if -1 in shape:
-        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
-        if known == 0 or x.size % known:
-            _fail("reshape", ShapeError(f"cannot reshape a tensor of shape {x.shape} "
-                                        f"into shape {tuple(shape)}"))
-        shape[shape.index(-1)] = x.size // known
-    shape = tuple(shape)
-    return x if shape == x.shape else apply1("reshape", [x], shape=shape)
+    return as_tensor(inp).reshape(target_shape)
 
 
 def flatten(inp, start_axis: int = 0, end_axis: int = -1) -> Tensor:
@@ -56,9 +35,7 @@ def flatten(inp, start_axis: int = 0, end_axis: int = -1) -> Tensor:
 
 def transpose(inp, pattern) -> Tensor:
     """Permute axes by `pattern`."""
-    x = as_tensor(inp)
-    perm = _ints(pattern)
-    return apply1("transpose", [x], perm=perm)
+    return as_tensor(inp).transpose(pattern)
 
 
 def broadcast_to(inp, shape) -> Tensor:
@@ -122,7 +99,6 @@ def stack(inps: Sequence, axis: int = 0, device=None) -> Tensor:
 
 def split(inp, nsplits_or_sections, axis: int = 0) -> tuple[Tensor, ...]:
     """Split into n near-equal parts (the first ones one longer), or at the given indices."""
-    from .indexing import getitem
     x = as_tensor(inp)
     try:
         axis = normalize_axis(axis, x.ndim)
@@ -141,7 +117,7 @@ def split(inp, nsplits_or_sections, axis: int = 0) -> tuple[Tensor, ...]:
             _fail("split", ShapeError(f"sections {idx} do not fit axis {axis} of length {n}"))
         bounds = [0] + idx + [n]
     pre = (slice(None),) * axis
-    return tuple(getitem(x, pre + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:], strict=False))
+    return tuple(x[pre + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:], strict=False))
 
 
 def gather(inp, axis: int, index) -> Tensor:
@@ -151,7 +127,6 @@ def gather(inp, axis: int, index) -> Tensor:
         axis = normalize_axis(axis, x.ndim)
     except AxisError as err:
         _fail("gather", err)
-    from .indexing import check_index
     check_index("gather", idx, x.shape[axis], axis)
     return apply1("gather", [x, cast(idx, int32)], axis=axis)
 
@@ -164,7 +139,6 @@ def scatter(inp, axis: int, index, source) -> Tensor:
         axis = normalize_axis(axis, x.ndim)
     except AxisError as err:
         _fail("scatter", err)
-    from .indexing import check_index
     check_index("scatter", idx, x.shape[axis], axis)
     return apply1("scatter", [x, cast(idx, int32), cast(src, x.dtype)], axis=axis, accumulate=False)
 

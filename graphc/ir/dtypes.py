@@ -2,6 +2,7 @@
 import numpy as np
 
 from .errors import DTypeError
+from .location import user_location
 
 bool_ = np.dtype(np.bool_)
 uint8 = np.dtype(np.uint8)
@@ -44,11 +45,6 @@ def default_dtype(arr: np.ndarray) -> np.dtype:
     raise DTypeError(f"cannot make a Tensor from data of dtype {d}")
 
 
-def is_float(d: np.dtype) -> bool:
-    """True for floating dtypes."""
-    return d.kind == "f"
-
-
 def is_int(d: np.dtype) -> bool:
     """True for (signed or unsigned) integer dtypes."""
     return d.kind in "iu"
@@ -72,7 +68,6 @@ def promote(*dts: np.dtype) -> np.dtype:
         return float32 if any(d.kind in "iu" for d in dts) else bool_
     ints = [d for d in dts if d.kind in "iu"]
     if len({d.kind for d in ints}) > 1:
-        from .location import user_location
         raise DTypeError("dtype promotion between different signedness is undefined: "
                          + ", ".join(str(d) for d in ints) + f" (at {user_location()})")
     r = np.result_type(*ints)

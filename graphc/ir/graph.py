@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .errors import GraphcError, with_context
+from .opdef import get_op
+from .printing import format_graph
 
 Shape = tuple[int, ...]
 _ids = itertools.count()
@@ -111,7 +113,6 @@ class Graph:
     def emit(self, opname: str, inputs: Sequence[Value], attrs: dict | None = None, *,
              loc: str | None = None, role: str = FORWARD) -> list[Value]:
         """Append `opname(inputs; attrs)`, inferring output types; errors name the op and `loc`."""
-        from .opdef import get_op
         op = get_op(opname)
         attrs = attrs or {}
         try:
@@ -186,13 +187,21 @@ class Graph:
         return g
 
     def __str__(self) -> str:
-        from .printing import format_graph
         return format_graph(self)
 
-    def _repr_svg_(self) -> str | None:
-        """Jupyter's inline picture (None without graphviz's `dot`, so the text form shows)."""
-        from graphc.viz import repr_svg
-        return repr_svg(self)
+    def __repr__(self) -> str:
+        roles = {}
+        for n in self.nodes:
+            roles[n.role] = roles.get(n.role, 0) + 1
+        parts = ", ".join(f"{k} {v}" for k, v in roles.items())
+        return (f"<Graph {len(self.inputs)} inputs, {len(self.nodes)} nodes{' (' + parts + ')' if parts else ''}, "
+                f"{len(self.outputs)} outputs, {len(self.updates)} updates>")
+
+    def to_networkx(self):
+        """The graph as a networkx.MultiDiGraph of data and operator nodes, as the tutorial draws it (for
+        analysis, or `networkx.write_graphml`)."""
+        from .nxgraph import to_networkx  # networkx takes 0.2 s to import; only this method needs it
+        return to_networkx(self)
 
 
 # The graph under construction, for Value operators and vjp rules.

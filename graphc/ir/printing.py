@@ -1,7 +1,10 @@
 """The plain-text form of a graph, one line per node (tests assert on it)."""
 from __future__ import annotations
 
-from .graph import Graph, Value
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # graph.py imports this module for Graph.__str__
+    from .graph import Graph, Value
 
 
 def _t(v: Value) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import attrs
 from .errors import GraphcError
 from .graph import Graph
 
@@ -12,7 +13,7 @@ class VerifyError(GraphcError, AssertionError):
 
 
 def verify(g: Graph) -> Graph:
-    """Check definition-before-use, producer links, inferred types and state updates; return `g`."""
+    """Check definition-before-use, producer links, attributes, inferred types and state updates; return `g`."""
     defined = set(g.inputs) | set(g.consts)
     for v in g.consts:
         if v.data is None or v.data.shape != v.shape or v.data.dtype != v.dtype:
@@ -21,6 +22,11 @@ def verify(g: Graph) -> Graph:
         for v in n.inputs:
             if v not in defined:
                 raise VerifyError(f"node {i} ({n.op.name}) reads {v} before it is defined")
+        if n.op.arity is not None and len(n.inputs) != n.op.arity:
+            raise VerifyError(f"node {i} ({n.op.name}) has {len(n.inputs)} operands, the op takes {n.op.arity}")
+        why = attrs.check(n.op.attrs, n.attrs, n.op.name)
+        if why:
+            raise VerifyError(f"node {i}: {why}")
         types = n.op.infer([v.type for v in n.inputs], n.attrs)
         if len(types) != len(n.outputs):
             raise VerifyError(f"node {i} ({n.op.name}) has {len(n.outputs)} outputs, expected {len(types)}")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional import zeros, zeros_like
-from ..tensor import Parameter, Tensor
+from ..functional.creation import zeros, zeros_like
+from ..tensors import Parameter, Tensor
 from .optimizer import Optimizer
 
 

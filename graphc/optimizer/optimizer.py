@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from ..device import Device
-from ..dispatch import State, role
 from ..ir import UPDATE
 from ..ir.errors import GraphcTypeError
 from ..ir.location import user_location
-from ..tensor import Parameter, Tensor
+from ..state import State, role
+from ..tensors import Parameter, Tensor
 
 
 class _LearningRate:

@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay (MegEngine's SGD)."""
 from __future__ import annotations
 
-from ..tensor import Parameter, Tensor
+from ..tensors import Parameter, Tensor
 from .optimizer import Optimizer
 
 

@@ -5,17 +5,16 @@ import math
 
 import numpy as np
 
+from .. import attrs as A
 from ..dtypes import bool_
 from ..errors import DTypeError
 from ..graph import Value, const, emit
-from ..opdef import OpDef, register
+from ..opdef import CExpr, OpDef, register
 from .common import broadcast_shapes, require_float, same_dtype, sum_to, where
-
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 def _ufunc_kernel(name: str):
-    def kernel(xp, *args, out=None, **attrs):
+    def kernel(xp, *args, out=None):
         f = np_uf if xp is np else getattr(xp, name)
         return f(*args) if out is None else f(*args, out=out)
     np_uf = getattr(np, name)
@@ -49,16 +48,26 @@ def _infer_binary(kind: str):
     return infer
 
 
-def unary(name, ufunc, cuda, vjp, kind="float", kernel=None):
+def _as_cexpr(expr: str | CExpr | None) -> CExpr | None:
+    return CExpr(expr) if isinstance(expr, str) else expr
+
+
+def unary(name, ufunc, c_expr, vjp, kind="float", kernel=None, fusable=True):
     """Register an elementwise op of one operand."""
     register(OpDef(name, "elementwise", _infer_unary(kind), kernel or _ufunc_kernel(ufunc), vjp,
-                   ufunc=ufunc if kernel is None else None, cuda=cuda))
+                   ufunc=ufunc if kernel is None else None, c_expr=_as_cexpr(c_expr), fusable=fusable))
 
 
-def binary(name, ufunc, cuda, vjp, kind="num", kernel=None):
+def binary(name, ufunc, c_expr, vjp, kind="num", kernel=None, commutative=False):
     """Register an elementwise op of two operands (broadcasting)."""
-    register(OpDef(name, "elementwise", _infer_binary(kind), kernel or _ufunc_kernel(ufunc), vjp,
-                   ufunc=ufunc if kernel is None else None, cuda=cuda))
+    register(OpDef(name, "elementwise", _infer_binary(kind), kernel or _ufunc_kernel(ufunc), vjp, arity=2,
+                   ufunc=ufunc if kernel is None else None, c_expr=_as_cexpr(c_expr), commutative=commutative,
+                   fusable=True))
+
+
+# Integer forms where C's integer arithmetic differs from the float template (the identity for rounding).
+_SAME = "{0}"
+_NOT_FLOAT = "0"
 
 
 def _u(rule):
@@ -151,7 +160,7 @@ def _identity(xp, x, out=None):
 
 unary("neg", "negative", "(-{0})", _u(lambda x, y, dy: -dy), "num")
 # As MegEngine: abs'(x) is 1 for x > 0 and -1 otherwise (so abs'(0) = -1).
-unary("abs", "absolute", "fabs({0})",
+unary("abs", "absolute", CExpr("fabs({0})", "(({0}) < 0 ? -({0}) : ({0}))"),
       _u(lambda x, y, dy: dy * where(emit("greater", [x, const(0, x.dtype)]), const(1, x.dtype),
                                      const(-1, x.dtype))), "num")
 unary("exp", "exp", "exp({0})", _u(lambda x, y, dy: dy * y))
@@ -182,16 +191,17 @@ unary("gelu", None, "({0}*0.5*(1+erf({0}*0.7071067811865476)))",
       kernel=_gelu)
 unary("silu", None, "({0}/(1+exp(-{0})))",
       _u(lambda x, y, dy: dy * (lambda s: s * (1.0 + x * (1.0 - s)))(emit("sigmoid", [x]))), kernel=_silu)
-unary("relu", None, "fmax({0},0)",
+unary("relu", None, CExpr("(({0}) < 0 ? (T)0 : ({0}))", "(({0}) > 0 ? ({0}) : 0)"),
       _u(lambda x, y, dy: dy * _mask(emit("greater", [x, const(0, x.dtype)]), x.dtype)), "num", kernel=_relu)
 unary("sign", None, "(({0}>0)-({0}<0))", None, "num", kernel=_sign)
-unary("floor", "floor", "floor({0})", None)
-unary("ceil", "ceil", "ceil({0})", None)
-unary("round", None, "round({0})", None, kernel=_round)
-unary("isnan", "isnan", "isnan({0})", None, "test")
-unary("isinf", "isinf", "isinf({0})", None, "test")
+unary("floor", "floor", CExpr("floor({0})", _SAME), None)
+unary("ceil", "ceil", CExpr("ceil({0})", _SAME), None)
+unary("round", None, CExpr("round({0})", _SAME), None, kernel=_round)
+unary("isnan", "isnan", CExpr("isnan({0})", _NOT_FLOAT), None, "test")
+unary("isinf", "isinf", CExpr("isinf({0})", _NOT_FLOAT), None, "test")
 unary("logical_not", "logical_not", "(!{0})", None, "bool")
-unary("stop_gradient", None, "{0}", None, "any", kernel=_identity)
+# A gradient barrier until autodiff has run; fusion leaves it alone so the barrier stays visible.
+unary("stop_gradient", None, "{0}", None, "any", kernel=_identity, fusable=False)
 
 
 def _leaky_vjp(ins, outs, douts, attrs):
@@ -201,7 +211,7 @@ def _leaky_vjp(ins, outs, douts, attrs):
 
 
 register(OpDef("leaky_relu", "elementwise", _infer_unary("num"), _leaky_relu, _leaky_vjp,
-               cuda="({0}>0?{0}:{0}*(T)({slope}))"))
+               attrs={"slope": A.NUMBER}, c_expr=CExpr("({0}>0?{0}:{0}*(T)({slope}))"), fusable=True))
 
 
 def _clip_vjp(ins, outs, douts, attrs):
@@ -214,8 +224,18 @@ def _clip_vjp(ins, outs, douts, attrs):
     return [douts[0] if keep is None else douts[0] * _mask(keep, x.dtype)]
 
 
+def _clip_template(attrs: dict) -> str:
+    # Comparisons rather than fmin/fmax, so NaN passes through as in np.clip; a None bound is no test.
+    e = "{0}"
+    if attrs["lower"] is not None:
+        e = f"(({e}) < (T)({{lower}}) ? (T)({{lower}}) : ({e}))"
+    if attrs["upper"] is not None:
+        e = f"(({e}) > (T)({{upper}}) ? (T)({{upper}}) : ({e}))"
+    return e
+
+
 register(OpDef("clip", "elementwise", _infer_unary("num"), _clip, _clip_vjp,
-               cuda="fmin(fmax({0},(T)({lower})),(T)({upper}))"))
+               attrs={"lower": A.OPT_NUMBER, "upper": A.OPT_NUMBER}, c_expr=CExpr(_clip_template), fusable=True))
 
 
 def _infer_astype(types, attrs):
@@ -230,15 +250,17 @@ def _astype_vjp(ins, outs, douts, attrs):
     return [emit("astype", [douts[0]], dtype=str(x.dtype))]
 
 
-register(OpDef("astype", "elementwise", _infer_astype, _astype, _astype_vjp, cuda="((T_OUT)({0}))"))
+register(OpDef("astype", "elementwise", _infer_astype, _astype, _astype_vjp, attrs={"dtype": A.DTYPE},
+               c_expr=CExpr("((T_OUT)({0}))"), fusable=True))
 
 # ---- two operands --------------------------------------------------------------------------------
 
-binary("add", "add", "({0}+{1})", _b(lambda a, b, y, dy: (dy, dy)))
+binary("add", "add", "({0}+{1})", _b(lambda a, b, y, dy: (dy, dy)), commutative=True)
 binary("sub", "subtract", "({0}-{1})", _b(lambda a, b, y, dy: (dy, -dy)))
-binary("mul", "multiply", "({0}*{1})", _b(lambda a, b, y, dy: (dy * b, dy * a)))
+binary("mul", "multiply", "({0}*{1})", _b(lambda a, b, y, dy: (dy * b, dy * a)), commutative=True)
 binary("div", "true_divide", "({0}/{1})", _b(lambda a, b, y, dy: (dy / b, -(dy * y / b))), "float")
-binary("floor_div", "floor_divide", "floor({0}/{1})", None)
+binary("floor_div", "floor_divide", CExpr(
+    "floor({0}/{1})", "(({0})/({1}) - ((({0})%({1}) != 0) && ((({0})%({1}) < 0) != (({1}) < 0))))"), None)
 def _mod(xp, a, b, out=None):
     # As MegEngine: floats take C's fmod (the sign of a), integers Python's % (the sign of b).
     return xp.fmod(a, b) if a.dtype.kind == "f" else xp.remainder(a, b)
@@ -246,7 +268,9 @@ def _mod(xp, a, b, out=None):
 
 # As MegEngine: only the dividend is differentiated (d/da = 1); the divisor gets no gradient (None),
 # though mathematically d/db = -trunc(a / b).
-binary("mod", None, "fmod({0},{1})", _b(lambda a, b, y, dy: (dy, None)), kernel=_mod)
+binary("mod", None, CExpr(
+    "fmod({0},{1})", "(({0})%({1}) + ((({0})%({1}) != 0 && ((({0})%({1}) < 0) != (({1}) < 0))) ? ({1}) : 0))"),
+    _b(lambda a, b, y, dy: (dy, None)), kernel=_mod)
 
 
 def _pow_rule(a, b, y, dy):
@@ -256,7 +280,7 @@ def _pow_rule(a, b, y, dy):
     return da, db
 
 
-binary("pow", "power", "pow({0},{1})", _b(_pow_rule))
+binary("pow", "power", CExpr("pow({0},{1})", "g_ipow<T>({0},{1})"), _b(_pow_rule))
 
 
 def _minmax_rule(cmp):
@@ -267,17 +291,22 @@ def _minmax_rule(cmp):
     return rule
 
 
-binary("maximum", "maximum", "fmax({0},{1})", _b(_minmax_rule("greater_equal")))
-binary("minimum", "minimum", "fmin({0},{1})", _b(_minmax_rule("less_equal")))
+# Comparisons rather than C's fmax/fmin, which drop NaN where NumPy propagates it.
+binary("maximum", "maximum", CExpr("(({0}) < ({1}) || ({1}) != ({1}) ? ({1}) : ({0}))",
+                                   "(({0}) > ({1}) ? ({0}) : ({1}))"),
+       _b(_minmax_rule("greater_equal")), commutative=True)
+binary("minimum", "minimum", CExpr("(({0}) > ({1}) || ({1}) != ({1}) ? ({1}) : ({0}))",
+                                   "(({0}) < ({1}) ? ({0}) : ({1}))"),
+       _b(_minmax_rule("less_equal")), commutative=True)
 binary("atan2", "arctan2", "atan2({0},{1})",
        _b(lambda a, b, y, dy: (lambda r: (dy * b / r, -(dy * a / r)))(a * a + b * b)), "float")
-for _name, _uf, _c in (("equal", "equal", "=="), ("not_equal", "not_equal", "!="), ("less", "less", "<"),
+for _name, _uf, _sym in (("equal", "equal", "=="), ("not_equal", "not_equal", "!="), ("less", "less", "<"),
                        ("less_equal", "less_equal", "<="), ("greater", "greater", ">"),
                        ("greater_equal", "greater_equal", ">=")):
-    binary(_name, _uf, "({0}" + _c + "{1})", None, "cmp")
-binary("logical_and", "logical_and", "({0}&&{1})", None, "bool")
-binary("logical_or", "logical_or", "({0}||{1})", None, "bool")
-binary("logical_xor", "logical_xor", "({0}!={1})", None, "bool")
+    binary(_name, _uf, "({0}" + _sym + "{1})", None, "cmp", commutative=_name in ("equal", "not_equal"))
+binary("logical_and", "logical_and", "({0}&&{1})", None, "bool", commutative=True)
+binary("logical_or", "logical_or", "({0}||{1})", None, "bool", commutative=True)
+binary("logical_xor", "logical_xor", "({0}!={1})", None, "bool", commutative=True)
 
 
 # ---- three operands -----------------------------------------------------------------------------
@@ -298,4 +327,5 @@ def _where_vjp(ins, outs, douts, attrs):
     return [None, sum_to(where(c, dy, z), a.shape), sum_to(where(c, z, dy), b.shape)]
 
 
-register(OpDef("where", "elementwise", _infer_where, _where, _where_vjp, cuda="({0}?{1}:{2})"))
+register(OpDef("where", "elementwise", _infer_where, _where, _where_vjp, arity=3, c_expr=CExpr("({0}?{1}:{2})"),
+               fusable=True))

@@ -6,7 +6,12 @@ kernel given here is the reference (the subgraph run op by op).
 """
 from __future__ import annotations
 
+from .. import attrs as A
+from ..graph import Graph
+from ..interpret import evaluate
 from ..opdef import OpDef, register
+
+SUBGRAPH = A.Attr("a Graph", lambda v: isinstance(v, Graph))
 
 
 def _infer(types, attrs):
@@ -14,10 +19,9 @@ def _infer(types, attrs):
 
 
 def _kernel(xp, *arrays, subgraph, name):
-    from ..evaluate import evaluate
     env = evaluate(subgraph, dict(zip(subgraph.inputs, arrays)), xp)
     outs = [env[v] for v in subgraph.outputs]
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
-register(OpDef("fused", "fused", _infer, _kernel))
+FUSED = register(OpDef("fused", "fused", _infer, _kernel, arity=None, attrs={"name": A.IDENT, "subgraph": SUBGRAPH}))

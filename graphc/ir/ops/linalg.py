@@ -1,6 +1,7 @@
 """Matrix multiplication (batched, broadcasting over leading axes, optional transposes)."""
 from __future__ import annotations
 
+from .. import attrs as A
 from ..errors import DTypeError, ShapeError
 from ..graph import emit
 from ..opdef import OpDef, register
@@ -54,7 +55,8 @@ def _vjp(ins, outs, douts, attrs):
     return [sum_to(da, a.shape), sum_to(db, b.shape)]
 
 
-register(OpDef("matmul", "linalg", _infer, _kernel, _vjp))
+register(OpDef("matmul", "linalg", _infer, _kernel, _vjp, arity=2,
+               attrs={"transpose_a": A.BOOL, "transpose_b": A.BOOL}))
 
 
 def _infer_vdot(types, attrs):
@@ -72,4 +74,5 @@ def _vdot_vjp(ins, outs, douts, attrs):
     return [dy * b, dy * a]
 
 
-register(OpDef("vdot", "linalg", _infer_vdot, lambda xp, a, b: xp.dot(a, b), _vdot_vjp))
+register(OpDef("vdot", "linalg", _infer_vdot, lambda xp, a, b: xp.dot(a, b), _vdot_vjp, arity=2,
+               commutative=True))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import attrs as A
 from ..dtypes import float32, int32
 from ..errors import DTypeError
 from ..opdef import OpDef, register
@@ -22,7 +23,7 @@ def _one_hot(xp, x, num_classes):
     return (x[..., None] == xp.arange(num_classes, dtype=x.dtype)).astype(np.int32)
 
 
-register(OpDef("one_hot", "nn", _infer_one_hot, _one_hot))
+register(OpDef("one_hot", "nn", _infer_one_hot, _one_hot, attrs={"num_classes": A.COUNT}))
 
 
 def _infer_uniform(types, attrs):
@@ -33,4 +34,4 @@ def _uniform(xp, shape):
     return xp.random.random_sample(shape).astype(np.float32)
 
 
-register(OpDef("uniform", "random", _infer_uniform, _uniform, random=True))
+register(OpDef("uniform", "random", _infer_uniform, _uniform, arity=0, attrs={"shape": A.SHAPE}, random=True))

@@ -1,66 +1,58 @@
-"""Reductions over axes (attrs: axis = sorted tuple of ints, keepdims = bool)."""
+"""Reductions over axes (attrs: axis = sorted tuple of ints, keepdims = bool).
+
+How each reduction combines elements is its OpDef's `reduction` (a ufunc, an identity, whether it
+averages); the kernel, the result dtype and every backend's fused form derive from it.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..dtypes import bool_, float32, int32
+from .. import attrs as A
+from ..dtypes import int32
 from ..errors import ShapeError
 from ..graph import Value, emit
-from ..opdef import OpDef, register
+from ..opdef import OpDef, Reduction, register
 from .common import normalize_axes
 
+AXES = {"axis": A.AXES, "keepdims": A.BOOL}
 
-def _reduced_shape(shape, axis, keepdims):
+
+def reduced_shape(shape: tuple, axis: tuple[int, ...], keepdims: bool) -> tuple:
+    """The shape of a reduction's result."""
     if keepdims:
         return tuple(1 if i in axis else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in axis)
 
 
-def _infer(result: str):
+def _infer(red: Reduction | None, needs_elements: bool):
     def infer(types, attrs):
         (shape, d), = types
         axis = normalize_axes(attrs["axis"], len(shape))
-        if result in ("max", "arg") and any(shape[a] == 0 for a in axis):
+        if needs_elements and any(shape[a] == 0 for a in axis):
             raise ShapeError(f"cannot reduce an empty axis of shape {shape}")
-        if result == "mean":
-            d = d if d == np.float64 else float32
-        elif result == "sum":
-            d = int32 if d == bool_ else d
-        elif result == "arg":
-            d = int32
-        return [(_reduced_shape(shape, axis, attrs["keepdims"]), d)]
+        out = red.accumulator(d) if red is not None else int32
+        return [(reduced_shape(shape, axis, attrs["keepdims"]), out)]
     return infer
 
 
-_UFUNC = {"sum": "add", "prod": "multiply", "max": "maximum", "min": "minimum"}
-
-
-def _kernel(fn: str):
-    def kernel(xp, x, axis, keepdims, out=None):
+def _kernel(red: Reduction):
+    def kernel(xp, x, axis, keepdims):
+        dt = red.accumulator(x.dtype)
         if xp is np and x.size:  # the ufunc's own reduce skips np.sum's Python-level dispatch
-            uf = getattr(np, _UFUNC[fn])
-            if fn in ("max", "min"):
-                return uf.reduce(x, axis=axis, keepdims=keepdims)
-            return uf.reduce(x, axis=axis, keepdims=keepdims, dtype=_accum(x.dtype))
-        dt = None if fn in ("max", "min") else _accum(x.dtype)
-        return getattr(xp, fn)(x, axis=axis, keepdims=keepdims, **({"dtype": dt} if dt else {}))
+            r = getattr(np, red.ufunc).reduce(x, axis=axis, keepdims=keepdims, dtype=dt)
+        else:
+            fn = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min"}[red.ufunc]
+            typed = {"dtype": dt} if red.ufunc in ("add", "multiply") else {}   # xp.max takes no dtype
+            r = getattr(xp, fn)(x, axis=axis, keepdims=keepdims, **typed)
+        if red.mean:
+            n = int(np.prod([x.shape[a] for a in axis], dtype=np.int64))
+            r = xp.multiply(r, dt.type(1.0 / n)) if n else xp.full_like(r, np.nan)
+        return r
     return kernel
 
 
-def _accum(d):
-    return np.dtype(np.int32) if d.kind == "b" else d
-
-
-def _mean(xp, x, axis, keepdims, out=None):
-    dt = x.dtype if x.dtype == np.float64 else np.dtype(np.float32)
-    if xp is np and x.size:
-        n = int(np.prod([x.shape[a] for a in axis], dtype=np.int64))
-        return np.multiply(np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=dt), dt.type(1.0 / n))
-    return xp.mean(x, axis=axis, keepdims=keepdims, dtype=dt)
-
-
 def _arg(fn: str):
-    def kernel(xp, x, axis, keepdims, out=None):
+    def kernel(xp, x, axis, keepdims):
         if len(axis) == x.ndim and x.ndim != 1:
             r = getattr(xp, fn)(x.reshape(-1))
             r = r.reshape((1,) * x.ndim) if keepdims else r
@@ -73,7 +65,7 @@ def _arg(fn: str):
 def expand_to(dy: Value, x: Value, axis: tuple[int, ...], keepdims: bool) -> Value:
     """Broadcast a reduction's gradient back to the operand's shape."""
     if not keepdims:
-        dy = emit("reshape", [dy], shape=_reduced_shape(x.shape, axis, True))
+        dy = emit("reshape", [dy], shape=reduced_shape(x.shape, axis, True))
     return emit("broadcast_to", [dy], shape=x.shape)
 
 
@@ -102,10 +94,15 @@ def _prod_vjp(ins, outs, douts, attrs):
     return [expand_to(douts[0] * outs[0], x, ax, kd) / x]
 
 
-register(OpDef("sum", "reduce", _infer("sum"), _kernel("sum"), _sum_vjp))
-register(OpDef("mean", "reduce", _infer("mean"), _mean, _mean_vjp))
-register(OpDef("max", "reduce", _infer("max"), _kernel("max"), _extreme_vjp))
-register(OpDef("min", "reduce", _infer("max"), _kernel("min"), _extreme_vjp))
-register(OpDef("prod", "reduce", _infer("sum"), _kernel("prod"), _prod_vjp))
-register(OpDef("argmax", "reduce", _infer("arg"), _arg("argmax")))
-register(OpDef("argmin", "reduce", _infer("arg"), _arg("argmin")))
+def _reduction(name: str, red: Reduction, vjp, needs_elements: bool = False) -> None:
+    register(OpDef(name, "reduce", _infer(red, needs_elements), _kernel(red), vjp, attrs=AXES, reduction=red,
+                   fusable=True))
+
+
+_reduction("sum", Reduction("add", "zero"), _sum_vjp)
+_reduction("mean", Reduction("add", "zero", mean=True), _mean_vjp)
+_reduction("max", Reduction("maximum", "lowest"), _extreme_vjp, needs_elements=True)
+_reduction("min", Reduction("minimum", "highest"), _extreme_vjp, needs_elements=True)
+_reduction("prod", Reduction("multiply", "one"), _prod_vjp)
+register(OpDef("argmax", "reduce", _infer(None, True), _arg("argmax"), attrs=AXES))
+register(OpDef("argmin", "reduce", _infer(None, True), _arg("argmin"), attrs=AXES))

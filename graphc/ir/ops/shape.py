@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import attrs as A
 from ..dtypes import bool_
 from ..errors import DTypeError, GraphcIndexError, ShapeError
 from ..graph import const, emit
@@ -26,7 +27,8 @@ def _infer_reshape(types, attrs):
 
 
 register(OpDef("reshape", "shape", _infer_reshape, lambda xp, x, shape: xp.reshape(x, shape),
-               lambda ins, outs, douts, attrs: [emit("reshape", [douts[0]], shape=ins[0].shape)], view=True))
+               lambda ins, outs, douts, attrs: [emit("reshape", [douts[0]], shape=ins[0].shape)],
+               attrs={"shape": A.SHAPE}, view=True))
 
 
 def _infer_broadcast(types, attrs):
@@ -38,7 +40,7 @@ def _infer_broadcast(types, attrs):
 
 
 register(OpDef("broadcast_to", "shape", _infer_broadcast, lambda xp, x, shape: xp.broadcast_to(x, shape),
-               lambda ins, outs, douts, attrs: [sum_to(douts[0], ins[0].shape)], view=True))
+               lambda ins, outs, douts, attrs: [sum_to(douts[0], ins[0].shape)], attrs={"shape": A.SHAPE}, view=True))
 
 
 def _infer_transpose(types, attrs):
@@ -55,7 +57,7 @@ def _transpose_vjp(ins, outs, douts, attrs):
 
 
 register(OpDef("transpose", "shape", _infer_transpose, lambda xp, x, perm: xp.transpose(x, perm),
-               _transpose_vjp, view=True))
+               _transpose_vjp, attrs={"perm": A.INTS}, view=True))
 
 
 # ---- concat -------------------------------------------------------------------------------------
@@ -84,7 +86,7 @@ def _concat_vjp(ins, outs, douts, attrs):
 
 
 register(OpDef("concat", "shape", _infer_concat, lambda xp, *xs, axis: xp.concatenate(xs, axis=axis),
-               _concat_vjp))
+               _concat_vjp, arity=None, attrs={"axis": A.AXIS}))
 
 
 # ---- getitem / setitem --------------------------------------------------------------------------
@@ -143,7 +145,8 @@ def _getitem_vjp(ins, outs, douts, attrs):
         [None] * len(arrays)
 
 
-register(OpDef("getitem", "index", _infer_getitem, _getitem, _getitem_vjp, view=True))
+register(OpDef("getitem", "index", _infer_getitem, _getitem, _getitem_vjp, arity=None, attrs={"spec": A.SPEC},
+               view=True))
 
 
 def _infer_setitem(types, attrs):
@@ -203,7 +206,8 @@ def _setitem_vjp(ins, outs, douts, attrs):
     return [dx, dv] + [None] * len(arrays)
 
 
-register(OpDef("setitem", "index", _infer_setitem, _setitem, _setitem_vjp))
+register(OpDef("setitem", "index", _infer_setitem, _setitem, _setitem_vjp, arity=None,
+               attrs={"spec": A.SPEC, "accumulate": A.BOOL}))
 
 
 # ---- gather / scatter along an axis ---------------------------------------------------------------
@@ -245,7 +249,7 @@ def _gather_vjp(ins, outs, douts, attrs):
     return [emit("scatter", [z, index, dy], axis=axis, accumulate=True), None]
 
 
-register(OpDef("gather", "index", _infer_gather, _gather, _gather_vjp))
+register(OpDef("gather", "index", _infer_gather, _gather, _gather_vjp, arity=2, attrs={"axis": A.AXIS}))
 
 
 def _infer_scatter(types, attrs):
@@ -281,7 +285,8 @@ def _scatter_vjp(ins, outs, douts, attrs):
     return [dx, None, ds]
 
 
-register(OpDef("scatter", "index", _infer_scatter, _scatter, _scatter_vjp))
+register(OpDef("scatter", "index", _infer_scatter, _scatter, _scatter_vjp, arity=3,
+               attrs={"axis": A.AXIS, "accumulate": A.BOOL}))
 
 
 # ---- repeat / tile / roll / pad ---------------------------------------------------------------------
@@ -301,7 +306,8 @@ def _repeat_vjp(ins, outs, douts, attrs):
 
 
 register(OpDef("repeat", "shape", _infer_repeat,
-               lambda xp, x, repeats, axis: xp.repeat(x, repeats, axis=axis), _repeat_vjp))
+               lambda xp, x, repeats, axis: xp.repeat(x, repeats, axis=axis), _repeat_vjp,
+               attrs={"repeats": A.COUNT, "axis": A.AXIS}))
 
 
 def _infer_tile(types, attrs):
@@ -320,7 +326,8 @@ def _tile_vjp(ins, outs, douts, attrs):
     return [g]
 
 
-register(OpDef("tile", "shape", _infer_tile, lambda xp, x, reps: xp.tile(x, reps), _tile_vjp))
+register(OpDef("tile", "shape", _infer_tile, lambda xp, x, reps: xp.tile(x, reps), _tile_vjp,
+               attrs={"reps": A.SHAPE}))
 
 
 def _infer_same(types, attrs):
@@ -332,7 +339,7 @@ def _roll_vjp(ins, outs, douts, attrs):
 
 
 register(OpDef("roll", "shape", _infer_same, lambda xp, x, shift, axis: xp.roll(x, shift, axis=axis),
-               _roll_vjp))
+               _roll_vjp, attrs={"shift": A.INTS, "axis": A.INTS}))
 
 
 def _infer_pad(types, attrs):
@@ -350,4 +357,5 @@ def _pad_vjp(ins, outs, douts, attrs):
 
 
 register(OpDef("pad", "shape", _infer_pad,
-               lambda xp, x, pad_width, value: xp.pad(x, pad_width, constant_values=value), _pad_vjp))
+               lambda xp, x, pad_width, value: xp.pad(x, pad_width, constant_values=value), _pad_vjp,
+               attrs={"pad_width": A.PADS, "value": A.NUMBER}))

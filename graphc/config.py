@@ -1,0 +1,52 @@
+"""graphc's switches and tunables: every GRAPHC_* environment variable is read here, once, into `config`.
+
+Code reads `config.<field>` at the moment it decides, so a test or a user may change a field at run time
+(`graphc.config.config.threads = 1`); `Config.from_env()` builds a fresh one from the environment.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        return max(1, int(raw)) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+
+
+@dataclass
+class Config:
+    """The switches (from the environment) and the runtime's tuning knobs."""
+
+    cpu_backend: str = "c"          # GRAPHC_CPU_BACKEND: "c" (generated C loops) or "numpy" (chunked ufuncs only)
+    cc: str | None = None           # CC: the C compiler to try first
+    threads: int = 1                # GRAPHC_THREADS: worker threads of large fused loops (default: all cores)
+    cache_dir: str = ""             # GRAPHC_CACHE_DIR: compiled C kernels (default ~/.cache/graphc)
+    cuda_graph: bool = True         # GRAPHC_CUDA_GRAPH=0: traced GPU steps launch op by op, never replayed
+    gpu_strict: bool = False        # GRAPHC_GPU_STRICT=1: a CUDA generator failure raises instead of falling back
+    pass_report: bool = False       # GRAPHC_PASS_REPORT=1: print each pass's time and node counts
+    verify: bool = False            # GRAPHC_VERIFY=1: verify the graph after every pass
+    inline_max: int = 1 << 15       # fused groups up to this many elements run as inline ufunc calls
+    chunk: int = 32768              # elements per chunk of a chunked NumPy loop (a few such buffers fit in L2)
+    parallel_min: int = 1 << 18     # elements from which a chunked NumPy loop splits across threads
+
+    @classmethod
+    def from_env(cls) -> Config:
+        """A Config from the GRAPHC_* variables (and CC) of this process's environment."""
+        env = os.environ
+        backend = env.get("GRAPHC_CPU_BACKEND", "c")
+        if backend not in ("c", "numpy"):
+            raise ValueError(f"GRAPHC_CPU_BACKEND must be 'c' or 'numpy', got {backend!r}")
+        return cls(cpu_backend=backend, cc=env.get("CC") or None,
+                   threads=_int("GRAPHC_THREADS", os.cpu_count() or 1),
+                   cache_dir=env.get("GRAPHC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphc"),
+                   cuda_graph=env.get("GRAPHC_CUDA_GRAPH", "1") != "0",
+                   gpu_strict=env.get("GRAPHC_GPU_STRICT", "") == "1",
+                   pass_report=env.get("GRAPHC_PASS_REPORT") == "1",
+                   verify=env.get("GRAPHC_VERIFY") == "1")
+
+
+config = Config.from_env()

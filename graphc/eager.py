@@ -1,0 +1,47 @@
+"""Running one op on arrays at once (eager mode): output types inferred first, so that errors name the op
+and the user's line, then the kernel, its results normalized to the inferred dtypes."""
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import OpDef
+from .ir.errors import GraphcError, GraphcIndexError, ShapeError, with_context
+from .ir.location import user_location
+
+_INFERRED: dict[tuple, list] = {}      # (op name, input types) -> output types, for attribute-free ops
+_INFERRED_MAX = 4096
+
+
+def infer(op: OpDef, arrays: list, attrs: dict) -> list:
+    """The op's output types; a training loop repeats the same few, so attribute-free ones are cached."""
+    types_in = [(a.shape, a.dtype) for a in arrays]
+    key = (op.name, *types_in) if not attrs else None
+    types = _INFERRED.get(key) if key else None
+    if types is None:
+        try:
+            types = op.infer(types_in, attrs)
+        except GraphcError as e:
+            raise with_context(e, op.name, user_location()) from None
+        if key and len(_INFERRED) < _INFERRED_MAX:
+            _INFERRED[key] = types
+    return types
+
+
+def run_eager(op: OpDef, arrays: list, attrs: dict, xp) -> list:
+    """The op's outputs on arrays of module `xp`, each of the dtype inference gives."""
+    types = infer(op, arrays, attrs)
+    try:
+        with np.errstate(all="ignore"):  # as MegEngine: inf and nan results, no warnings
+            r = op.kernel(xp, *arrays, **attrs)
+    except IndexError as e:
+        raise GraphcIndexError(f"{op.name}: {e} (at {user_location()})") from None
+    except ValueError as e:
+        raise ShapeError(f"{op.name}: {e} (at {user_location()})") from None
+    outs = [r] if len(types) == 1 else list(r)
+    for i, (a, (_, dtype)) in enumerate(zip(outs, types)):
+        if type(a) is not np.ndarray and not hasattr(a, "__cuda_array_interface__"):
+            a = xp.asarray(a)
+        if a.dtype != dtype:
+            a = a.astype(dtype)
+        outs[i] = a
+    return outs

@@ -1,0 +1,267 @@
+"""Fused groups compiled to C: one vectorized loop per group, built with the system C compiler.
+
+NumPy ufuncs run one op per pass; a C loop keeps every intermediate in registers and calls glibc's
+vector math (libmvec: expf, tanhf, ... on 8 lanes); each op's C expression is its OpDef's `c_expr`.
+Groups this generator cannot express (integer dtypes, general broadcasting, reductions other than sums,
+sums over other than all or the leading axes) and machines without a compiler use the NumPy chunked
+kernel instead (runtime/cpu/chunked.py). Libraries are cached on disk by source hash.
+config.cpu_backend = "numpy" (GRAPHC_CPU_BACKEND=numpy) turns this backend off.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+from graphc.config import config
+from graphc.ir import OpNode, Value
+from graphc.ir.errors import GraphcError
+
+from ..group import FusedGroup
+from .threads import run_split
+
+log = logging.getLogger("graphc.runtime")
+
+_CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.bool_): "_Bool"}
+_VECTOR_MATH = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos",
+                "atan", "erf", "pow", "atan2")
+_TWO_ARGS = {"pow", "atan2"}
+ALIGN = 64
+
+
+class Unsupported(GraphcError):
+    """This group cannot be compiled to C (the caller uses the NumPy kernel)."""
+
+
+def compiler() -> str | None:
+    """The C compiler to use (config.cc, else gcc or cc on PATH), or None (also when the backend is off)."""
+    if config.cpu_backend == "numpy":
+        return None
+    for cand in (config.cc, "gcc", "cc"):
+        if cand and shutil.which(cand):
+            return cand
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _flags() -> tuple[str, ...]:
+    base = ["-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC"]
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = f.read()
+        if " avx2 " in cpu and " fma " in cpu:
+            base += ["-mavx2", "-mfma"]
+    except OSError:
+        pass
+    return tuple(base)
+
+
+def _cache_dir() -> str:
+    d = config.cache_dir
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+@functools.lru_cache(maxsize=256)
+def _build(src: str, single: bool) -> ctypes.CDLL:
+    cc = compiler()
+    flags = list(_flags()) + (["-fsingle-precision-constant"] if single else [])
+    key = hashlib.sha256("\0".join([src, cc, *flags]).encode()).hexdigest()[:24]
+    path = os.path.join(_cache_dir(), f"fused-{key}.so")
+    if not os.path.exists(path):
+        with tempfile.TemporaryDirectory() as tmp:
+            c = os.path.join(tmp, "k.c")
+            with open(c, "w") as f:
+                f.write(src)
+            out = os.path.join(tmp, "k.so")
+            for libs in (["-lmvec", "-lm"], ["-lm"]):  # libmvec is glibc's; elsewhere plain libm
+                r = subprocess.run([cc, *flags, c, "-o", out, *libs], capture_output=True, text=True)
+                if r.returncode == 0:
+                    break
+            else:
+                raise Unsupported(f"C compiler failed: {r.stderr.strip()[:500]}")
+            tmp_final = path + f".{os.getpid()}.tmp"
+            shutil.copyfile(out, tmp_final)
+            os.replace(tmp_final, path)   # atomic: concurrent processes never load a half-written file
+    return ctypes.CDLL(path)
+
+
+def _header(ct: str) -> str:
+    suffix = "f" if ct == "float" else ""
+    # Parenthesized names: tgmath.h defines the double-precision names as macros.
+    decls = " ".join(f"GV {ct} ({fn}{suffix})({ct}{', ' + ct if fn in _TWO_ARGS else ''});" for fn in _VECTOR_MATH)
+    return ("#include <tgmath.h>\n#include <stddef.h>\n"
+            '#define GV __attribute__((__simd__("notinbranch")))\n'
+            f"{decls}\ntypedef {ct} T;\n")
+
+
+class CFusedKernel:
+    """A fused node compiled to a C loop; same calling convention as FusedCPUKernel."""
+
+    def __init__(self, node: OpNode) -> None:
+        if compiler() is None:
+            raise Unsupported("no C compiler")
+        grp = FusedGroup.of(node)
+        sub = self.sub = grp.sub
+        self.name, self.shape, self.size = grp.name, grp.shape, grp.size
+        floats = {v.dtype for n in sub.nodes for v in n.inputs + n.outputs if v.dtype.kind == "f"}
+        if len(floats) != 1 or any(v.dtype not in _CTYPE for n in sub.nodes for v in n.inputs + n.outputs):
+            raise Unsupported("needs one float dtype (float32 or float64) and bools")
+        self.dtype = floats.pop()
+        self.src, self.n_acc = self._generate()
+        lib = _build(self.src, self.dtype == np.float32)
+        self.fn = lib.kernel
+        self.fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t]
+        self.fn.restype = None
+        # Threads pay off once the loop's time dwarfs handing work to the pool (about 0.1 ms here): plain
+        # arithmetic is memory-bound (a 2^20-element update ran slower on two threads than on one),
+        # while a vector-math call costs about as much as eight plain ops per element.
+        self.parallel_min = (config.parallel_min << 3) // (1 + 8 * self.math_calls)
+        # Per call only arrays change: what each input and output is, worked out once.
+        self._in_dtypes = [v.dtype for v in sub.inputs]
+        self._outs = [(v.shape, v.dtype, grp.reduction_of(v), self.slots.get(v)) for v in sub.outputs]
+
+    def _block(self, v: Value) -> int:
+        """How input v is read at flat position i: 0 a scalar, -1 at i, B > 0 a trailing block (i % B)."""
+        if v.size == 1:
+            return 0
+        if v.shape == self.shape:
+            return -1
+        shape = tuple(d for d in v.shape)
+        while shape and shape[0] == 1:
+            shape = shape[1:]
+        if shape == self.shape[len(self.shape) - len(shape):]:
+            return int(np.prod(shape, dtype=np.int64))
+        raise Unsupported(f"input of shape {v.shape} broadcasts in a way the C loop does not handle")
+
+    def _generate(self) -> tuple[str, int]:
+        sub = self.sub
+        ct = _CTYPE[self.dtype]
+        names: dict[Value, str] = {}
+        lines = ["void kernel(void** ins, void** outs, double* accs, ptrdiff_t start, ptrdiff_t stop) {"]
+        for k, v in enumerate(sub.inputs):
+            lines.append(f"  const {_CTYPE[v.dtype]}* restrict x{k} = (const {_CTYPE[v.dtype]}*)ins[{k}];")
+        out_index = {v: k for k, v in enumerate(sub.outputs)}
+        for v, k in out_index.items():
+            if v.producer.op.reduction is None:
+                lines.append(f"  {_CTYPE[v.dtype]}* restrict o{k} = ({_CTYPE[v.dtype]}*)outs[{k}];")
+        # Accumulators, in double: a full reduction has one (acc{a}); a reduction over the leading axes
+        # has one per element of the remaining block (c{a}[...], the bias gradient's column sums).
+        blocks = [self._block(v) for v in sub.inputs]
+        sizes = set(blocks) - {0, -1}
+        self.slots: dict[Value, tuple[int, int]] = {}     # reduction result -> (offset in accs, width)
+        full, cols = [], []
+        for n in sub.nodes:
+            if n.op.reduction is None:
+                continue
+            if n.op.reduction.ufunc != "add":
+                raise Unsupported(f"reduction {n.op.name} (only sums and means accumulate in the C loop)")
+            axes = tuple(sorted(n.attrs["axis"]))
+            width = int(np.prod(self.shape[len(axes):], dtype=np.int64))
+            if axes != tuple(range(len(axes))):
+                raise Unsupported("only reductions over all axes or over the leading axes")
+            (full if width == 1 and len(axes) == len(self.shape) else cols).append(n)
+            if n in cols:
+                sizes.add(width)
+            self.slots[n.outputs[0]] = (sum(w for _, w in self.slots.values()), width)
+        nested = len(sizes) == 1
+        if cols and not nested:
+            raise Unsupported("a reduction over leading axes beside another broadcast block size")
+        acc_of = {n: f"acc{a}" for a, n in enumerate(full)}
+        acc_of.update({n: f"c{a}[b0 + j]" for a, n in enumerate(cols)})
+        lines += [f"  double acc{a} = 0;" for a in range(len(full))]
+        lines += [f"  double* restrict c{a} = accs + {self.slots[n.outputs[0]][0]};" for a, n in enumerate(cols)]
+        red = "".join(f" reduction(+:acc{a})" for a in range(len(full)))
+        if nested:
+            # One broadcast block (a bias row): loop over whole blocks so that the inner loop reads it
+            # contiguously and vectorizes (i % B in the loop would not).
+            size = sizes.pop()
+            lines += ["  for (ptrdiff_t i0 = start; i0 < stop; ) {",
+                      f"    const ptrdiff_t b0 = i0 % {size}, n = {size} - b0 < stop - i0 ? {size} - b0 : stop - i0;",
+                      f"    #pragma omp simd{red}",
+                      "    for (ptrdiff_t j = 0; j < n; j++) {",
+                      "    const ptrdiff_t i = i0 + j;"]
+            at = {0: "0", -1: "i", size: "b0 + j"}
+        else:
+            lines += [f"  #pragma omp simd{red}", "  for (ptrdiff_t i = start; i < stop; i++) {"]
+            at = {b: "0" if b == 0 else "i" if b == -1 else f"i % {b}" for b in blocks}
+        for k, (v, b) in enumerate(zip(sub.inputs, blocks)):
+            lines.append(f"    {_register(v.dtype)} in{k} = x{k}[{at[b]}];")
+            names[v] = f"in{k}"
+        for c in sub.consts:
+            if c.dtype not in _CTYPE:
+                raise Unsupported(f"constant of dtype {c.dtype}")
+            names[c] = f"(({_CTYPE[c.dtype]}){_literal(c.data.reshape(()).item())})"
+        self.math_calls = 0
+        for j, n in enumerate(sub.nodes):
+            out = n.outputs[0]
+            args = [names[v] for v in n.inputs]
+            if n.op.reduction is not None:
+                lines.append(f"    {acc_of[n]} += (double)({args[0]});")
+                continue
+            if n.op.c_expr is None:
+                raise Unsupported(f"op {n.op.name} has no C expression")
+            tmpl = n.op.c_expr.template(False, n.attrs)
+            self.math_calls += sum(f"{fn}(" in tmpl for fn in _VECTOR_MATH)
+            attrs = {k: _literal(v) for k, v in n.attrs.items() if isinstance(v, (int, float))}
+            expr = tmpl.replace("T_OUT", _CTYPE[out.dtype]).format(*args, **attrs)
+            lines.append(f"    {_register(out.dtype)} t{j} = {expr};")
+            names[out] = f"t{j}"
+            if out in out_index:
+                lines.append(f"    o{out_index[out]}[i] = t{j};")
+        lines.append("  }")
+        if nested:
+            lines += ["    i0 += n;", "  }"]
+        lines += [f"  accs[{self.slots[n.outputs[0]][0]}] = acc{a};" for a, n in enumerate(full)]
+        lines.append("}")
+        return _header(ct) + "\n".join(lines) + "\n", sum(w for _, w in self.slots.values())
+
+    def _run(self, ins, outs, start: int, stop: int) -> np.ndarray:
+        acc = np.zeros(max(self.n_acc, 1), np.float64)
+        self.fn(ins, outs, acc.ctypes.data, start, stop)
+        return acc
+
+    def __call__(self, *arrays, out: dict | None = None):
+        """Run the group; `out` may give contiguous arrays to write elementwise outputs into."""
+        keep = [np.ascontiguousarray(a, dtype=d) for a, d in zip(arrays, self._in_dtypes)]
+        ins = (ctypes.c_void_p * max(len(keep), 1))(*[a.ctypes.data for a in keep])
+        results: list = []
+        for o, (shape, dtype, red, _) in enumerate(self._outs):
+            given = out.get(o) if out else None
+            results.append(None if red is not None else given if given is not None else np.empty(shape, dtype))
+        outs = (ctypes.c_void_p * max(len(results), 1))(*[0 if r is None else r.ctypes.data for r in results])
+        n = self.size
+        if n >= self.parallel_min:
+            total = sum(run_split(lambda w, lo, hi: self._run(ins, outs, lo, hi), n, ALIGN))
+        else:
+            total = self._run(ins, outs, 0, n)
+        for o, (shape, dtype, red, slot) in enumerate(self._outs):
+            if results[o] is None:
+                at, width = slot
+                s = total[at:at + width]
+                s = s / (n // width) if red.op.reduction.mean else s
+                results[o] = np.asarray(s, dtype=dtype).reshape(shape)
+        return results[0] if len(results) == 1 else tuple(results)
+
+
+def _register(dtype: np.dtype) -> str:
+    """The C type holding a value in the loop: bools as int, since a one-byte lane among 32-bit float
+    lanes stops gcc from vectorizing the loop (memory keeps _Bool)."""
+    return "int" if dtype == np.bool_ else _CTYPE[dtype]
+
+
+def _literal(x: float) -> str:
+    if isinstance(x, bool):
+        return "1" if x else "0"
+    if x != x:
+        return "NAN"
+    if x in (float("inf"), float("-inf")):
+        return "INFINITY" if x > 0 else "-INFINITY"
+    return repr(float(x))

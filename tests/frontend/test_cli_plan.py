@@ -1,0 +1,88 @@
+"""`graphc run` and `graphc info` on plan files (through cli_plan.main, and once as a subprocess)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from plan_helpers import mlp_predict, mlp_step
+
+from graphc.cli_plan import main
+from graphc.saved_plan import dump_trace, load
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def plans(tmp_path):
+    predict, x = mlp_predict()
+    want = predict(x).numpy()
+    dump_trace(predict, tmp_path / "predict.gcplan", output_names=["y"])
+    step, _, batches = mlp_step(optimizer="sgd")
+    step(*batches[0])
+    dump_trace(step, tmp_path / "step.gcplan", optimize_for_inference=False, output_names=["loss", "logits"])
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.save(tmp_path / "bx.npy", batches[1][0].numpy())
+    np.savez(tmp_path / "batch.npz", label=batches[1][1].numpy())
+    return tmp_path, want
+
+
+def test_run_prints_and_writes_outputs(plans, capsys):
+    d, want = plans
+    out = d / "out.npz"
+    args = ["run", str(d / "predict.gcplan"), "--input", f"x={d / 'x.npy'}", "-o", str(out), "--verify"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "y: float32[2, 3] =" in text and "wrote 1 output" in text
+    with np.load(out, allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["y"], want)
+
+
+def test_run_a_training_step_and_save_its_state(plans, capsys):
+    d, _ = plans
+    args = ["run", str(d / "step.gcplan"), "-i", str(d / "bx.npy"), "-i", f"label={d / 'batch.npz'}",
+            "--save", str(d / "next.gcplan")]
+    assert main(args) == 0
+    assert "loss: float32[] =" in capsys.readouterr().out
+    before, after = load(d / "step.gcplan").state_dict(), load(d / "next.gcplan").state_dict()
+    first = next(iter(before))                      # the first parameter, named as the step's code names it
+    assert not np.array_equal(before[first].numpy(), after[first].numpy())
+
+
+def test_run_reports_bad_inputs_and_files_in_one_line(plans, capsys):
+    d, _ = plans
+    assert main(["run", str(d / "predict.gcplan")]) == 1
+    assert capsys.readouterr().err.strip() == "graphc: error: missing plan input x"
+    np.save(d / "bad.npy", np.zeros((5, 5), "float32"))
+    assert main(["run", str(d / "predict.gcplan"), "-i", f"x={d / 'bad.npy'}"]) == 1
+    assert "must have shape (2, 4)" in capsys.readouterr().err
+    (d / "junk.gcplan").write_bytes(b"\x89GCPLAN\n" + b"\0" * 10)
+    assert main(["run", str(d / "junk.gcplan")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("graphc: error: the plan file is truncated") and err.count("\n") == 1
+    np.save(d / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert main(["run", str(d / "predict.gcplan"), "-i", f"x={d / 'obj.npy'}"]) == 1
+    assert "pickle" in capsys.readouterr().err.lower()
+
+
+def test_info_shows_signature_ops_sizes_and_versions(plans, capsys):
+    d, _ = plans
+    assert main(["info", str(d / "step.gcplan")]) == 0
+    text = capsys.readouterr().out
+    for part in ("format version 1", "this graphc's", "training step (6 state updates per call)",
+                 "x: float32[5, 4]", "label: int32[5]", "loss: float32[]", "matmul", "test vector: yes"):
+        assert part in text, part
+    assert main(["info", "--json", str(d / "predict.gcplan")]) == 0
+    desc = json.loads(capsys.readouterr().out)
+    assert desc["inputs"][0]["name"] == "x" and desc["updates"] == 0 and desc["sizes"]["file"] > 0
+    assert main(["info", str(d / "missing.gcplan")]) == 1
+
+
+def test_cli_as_a_subprocess(plans):
+    d, _ = plans
+    r = subprocess.run([sys.executable, "-m", "graphc.cli_plan", "info", str(d / "predict.gcplan")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and "inference" in r.stdout, r.stderr

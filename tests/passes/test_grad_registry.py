@@ -1,0 +1,366 @@
+"""Registry-driven gradient checks: every differentiable op's vjp against central differences (float64).
+
+Each case builds a small Graph with the op, reduces its output with a random weighting to a scalar,
+derives the gradient with passes.autodiff.grad, evaluates it with graphc.ir.evaluate and compares with
+central differences of the forward graph. Sample points stay away from kinks and discontinuities.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import graphc.functional as F
+from graphc import Parameter, Tensor
+from graphc.autodiff import GradManager
+from graphc.ir import REGISTRY, Graph, building, emit, verify
+from graphc.ir.interpret import evaluate
+from graphc.passes.autodiff import grad
+
+rng = np.random.default_rng(1234)
+
+
+@dataclass
+class Case:
+    op: str
+    inputs: list                      # arrays; the float64 ones are differentiated
+    attrs: dict = field(default_factory=dict)
+    label: str = ""
+    h: float = 1e-6                   # finite-difference step
+    tol: float = 1e-5
+    no_grad: tuple = ()               # float inputs that get no gradient on purpose (None)
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}-{self.label}" if self.label else self.op
+
+
+def U(shape, lo=-2.0, hi=2.0):
+    return np.asarray(rng.uniform(lo, hi, shape), dtype=np.float64)
+
+
+def away(shape, lo=0.2, hi=2.0):
+    """Uniform magnitudes in [lo, hi] with random signs (away from zero)."""
+    return np.asarray(rng.uniform(lo, hi, shape) * rng.choice([-1.0, 1.0], shape), dtype=np.float64)
+
+
+def distinct(n_shape, scale=0.1):
+    """Values with pairwise gaps of at least `scale` (no ties for max/min)."""
+    n = int(np.prod(n_shape))
+    return (rng.permutation(n) * scale + rng.uniform(0, scale / 4, n) - n * scale / 2).reshape(n_shape)
+
+
+def idx(a):
+    return np.asarray(a, dtype=np.int32)
+
+
+def _unary(op, x, **attrs):
+    return Case(op, [x], attrs)
+
+
+# Duplicate indices in a non-accumulating scatter/setitem are left out: the last write wins, so the
+# overwritten sources have no true derivative (MegEngine still gives each source gradient 1; see
+# test_gradients_frontend.py).
+def _mod_operands(sa, sb):
+    b = away(sb, 0.5, 2.0)
+    k = rng.integers(1, 4, np.broadcast_shapes(sa, sb))
+    f = rng.uniform(0.2, 0.8, k.shape)
+    a = np.broadcast_to(b, k.shape) * (k + f) * rng.choice([-1.0, 1.0], k.shape)
+    assert a.shape == tuple(sa)
+    return a, b
+
+
+def _minmax_operands(sa, sb):
+    while True:
+        a, b = U(sa), U(sb)
+        if np.min(np.abs(np.subtract(a, b))) > 0.05:
+            return a, b
+
+
+BROADCAST = [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((3,), (2, 3))]
+
+CASES: list[Case] = []
+# ---- elementwise, one operand -----------------------------------------------------------------------------
+for op, x in [("neg", U(6)), ("abs", away((2, 3))), ("exp", U((2, 3))), ("log", U((2, 3), 0.5, 2)),
+              ("log1p", U((2, 3), -0.5, 2)), ("expm1", U((2, 3))), ("sqrt", U((2, 3), 0.5, 2)),
+              ("square", U((2, 3))), ("sin", U((2, 3))), ("cos", U((2, 3))), ("tan", U((2, 3), -1, 1)),
+              ("tanh", U((2, 3))), ("sinh", U((2, 3))), ("cosh", U((2, 3))), ("asin", U((2, 3), -0.8, 0.8)),
+              ("acos", U((2, 3), -0.8, 0.8)), ("atan", U((2, 3))), ("erf", U((2, 3))),
+              ("sigmoid", U((2, 3), -4, 4)), ("softplus", U((2, 3), -4, 4)), ("logsigmoid", U((2, 3), -4, 4)),
+              ("gelu", U((2, 3), -3, 3)), ("silu", U((2, 3), -3, 3)), ("relu", away((2, 3), 0.1))]:
+    CASES.append(_unary(op, x))
+CASES += [Case("neg", [U(())], label="scalar"), Case("exp", [U(())], label="scalar")]
+CASES += [
+    Case("leaky_relu", [away((2, 3), 0.1)], {"slope": 0.01}),
+    Case("leaky_relu", [away((2, 3), 0.1)], {"slope": 0.3}, "slope0.3"),
+    Case("clip", [np.array([[-1.3, -0.7, -0.2], [0.1, 0.3, 0.9]])], {"lower": -0.5, "upper": 0.5}),
+    Case("clip", [np.array([-1.3, -0.2, 0.4])], {"lower": -0.5, "upper": None}, "lower"),
+    Case("clip", [np.array([-1.3, -0.2, 0.4])], {"lower": None, "upper": 0.0}, "upper"),
+    Case("astype", [U((2, 3)).astype(np.float32)], {"dtype": "float64"}, "f32-f64", h=1e-2, tol=1e-4),
+    Case("astype", [U((2, 3))], {"dtype": "float32"}, "f64-f32", h=1e-2, tol=1e-4),
+]
+# ---- elementwise, two and three operands, broadcasting included --------------------------------------------
+for sa, sb in BROADCAST:
+    label = f"{sa}x{sb}"
+    CASES.append(Case("add", [U(sa), U(sb)], label=label))
+    CASES.append(Case("sub", [U(sa), U(sb)], label=label))
+    CASES.append(Case("mul", [U(sa), U(sb)], label=label))
+    CASES.append(Case("div", [U(sa), away(sb, 0.5)], label=label))
+    CASES.append(Case("pow", [U(sa, 0.5, 2), U(sb, -1.5, 1.5)], label=label))
+    CASES.append(Case("atan2", [away(sa, 0.3), away(sb, 0.3)], label=label))
+    CASES.append(Case("maximum", list(_minmax_operands(sa, sb)), label=label))
+    CASES.append(Case("minimum", list(_minmax_operands(sa, sb)), label=label))
+for sa, sb in [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 3), ())]:
+    # As MegEngine (REPORT.md-style venv run): a % b differentiates a only; b's gradient is None.
+    CASES.append(Case("mod", list(_mod_operands(sa, sb)), label=f"{sa}x{sb}", no_grad=(1,)))
+CASES += [
+    Case("where", [U((2, 3)) > 0, U((2, 3)), U((2, 3))]),
+    Case("where", [U((2, 3)) > 0, U((3,)), U((2, 1))], label="broadcast"),
+    Case("where", [U((3,)) > 0, U(()), U((2, 3))], label="scalar"),
+]
+# ---- linear algebra ----------------------------------------------------------------------------------------
+for ta in (False, True):
+    for tb in (False, True):
+        a = U((3, 2) if ta else (2, 3))
+        b = U((4, 3) if tb else (3, 4))
+        CASES.append(Case("matmul", [a, b], {"transpose_a": ta, "transpose_b": tb}, f"ta{ta:d}tb{tb:d}"))
+CASES += [
+    Case("matmul", [U((2, 2, 3)), U((3, 4))], {"transpose_a": False, "transpose_b": False}, "batched"),
+    Case("matmul", [U((1, 2, 3)), U((4, 3, 2))], {"transpose_a": False, "transpose_b": False}, "batch-bcast"),
+    Case("matmul", [U((2, 3, 2)), U((1, 4, 3))], {"transpose_a": True, "transpose_b": True}, "batch-t"),
+    Case("vdot", [U(5), U(5)]),
+]
+# ---- reductions --------------------------------------------------------------------------------------------
+for axis, keep in [((0, 1, 2), False), ((1,), False), ((0, 2), True), ((2,), True)]:
+    label = f"{axis}{'k' if keep else ''}"
+    for op in ("sum", "mean"):
+        CASES.append(Case(op, [U((2, 3, 4))], {"axis": axis, "keepdims": keep}, label))
+    for op in ("max", "min"):
+        CASES.append(Case(op, [distinct((2, 3, 4))], {"axis": axis, "keepdims": keep}, label))
+    CASES.append(Case("prod", [away((2, 3, 4), 0.5, 1.5)], {"axis": axis, "keepdims": keep}, label))
+# ---- shape and indexing ------------------------------------------------------------------------------------
+S = ("slice", None, None, None)
+CASES += [
+    Case("reshape", [U((2, 3, 4))], {"shape": (6, 4)}),
+    Case("reshape", [U(())], {"shape": (1, 1)}, "scalar"),
+    Case("broadcast_to", [U((3, 1))], {"shape": (2, 3, 4)}),
+    Case("broadcast_to", [U(())], {"shape": (2, 3)}, "scalar"),
+    Case("transpose", [U((2, 3, 4))], {"perm": (2, 0, 1)}),
+    Case("concat", [U((2, 1)), U((2, 3)), U((2, 2))], {"axis": 1}),
+    Case("concat", [U((1, 3)), U((2, 3))], {"axis": 0}, "axis0"),
+    Case("getitem", [U((3, 4))], {"spec": (("slice", 1, None, None), ("int", 2))}, "slice-int"),
+    Case("getitem", [U((3, 4))], {"spec": (("none",), ("slice", None, None, -1), ("slice", 0, 4, 2))},
+         "none-step"),
+    Case("getitem", [U((3, 4)), idx([2, 0, 2, 1])], {"spec": (("array", 0),)}, "array-dups"),
+    Case("getitem", [U((3, 4)), idx([0, 2]), idx([[3], [1]])], {"spec": (("array", 0), ("array", 1))},
+         "2arrays"),
+    Case("getitem", [U((2, 3, 4)), idx([3, 0, 3])], {"spec": (("int", 1), S, ("array", 0))}, "int-array"),
+    Case("setitem", [U((3, 4)), U((2, 4))], {"spec": (("slice", 0, 2, None),), "accumulate": False}),
+    Case("setitem", [U((3, 4)), U((4,))], {"spec": (("slice", 1, None, None),), "accumulate": False},
+         "bcast"),
+    Case("setitem", [U((3, 4)), U((2, 4)), idx([2, 0])], {"spec": (("array", 0),), "accumulate": False},
+         "array"),
+    Case("setitem", [U((3, 4)), U((3, 4)), idx([1, 1, 0])], {"spec": (("array", 0),), "accumulate": True},
+         "accumulate"),
+    Case("gather", [U((3, 4)), idx([[2, 0, 0, 1], [2, 2, 1, 0]])], {"axis": 0}),
+    Case("gather", [U((2, 3, 4)), idx(rng.integers(0, 4, (2, 3, 2)))], {"axis": 2}, "axis2"),
+    # One index per line (a cross-entropy's labels): the gradient is a one-hot select, not a scatter.
+    Case("gather", [U((3, 5)), idx([[4], [0], [2]])], {"axis": 1}, "one-per-row"),
+    Case("gather", [U((3, 4)), idx([[2, 0, 0, 1]])], {"axis": 0}, "one-per-column"),
+    Case("scatter", [U((3, 4)), idx([[2, 0, 1, 1], [0, 1, 2, 0]]), U((2, 4))],
+         {"axis": 0, "accumulate": False}),
+    Case("scatter", [U((3, 4)), idx([[1, 2], [0, 1], [3, 0]]), U((3, 3))], {"axis": 1, "accumulate": False},
+         "src-larger"),
+    Case("scatter", [U((3, 4)), idx([[0, 0, 1, 1], [0, 2, 1, 1]]), U((2, 4))],
+         {"axis": 0, "accumulate": True}, "accumulate"),
+    Case("repeat", [U((2, 3))], {"repeats": 2, "axis": 1}),
+    Case("repeat", [U((2, 3))], {"repeats": 3, "axis": 0}, "axis0"),
+    Case("tile", [U((2, 1, 3))], {"reps": (2, 3, 1)}),
+    Case("roll", [U((3, 4))], {"shift": (1, -2), "axis": (0, 1)}),
+    Case("pad", [U((2, 3))], {"pad_width": ((1, 0), (0, 2)), "value": 0.5}),
+]
+
+DIFFERENTIABLE = sorted(name for name, op in REGISTRY.items() if op.vjp is not None)
+
+
+def test_every_differentiable_op_has_a_case():
+    covered = {c.op for c in CASES}
+    missing = [name for name in DIFFERENTIABLE if name not in covered]
+    assert not missing, f"differentiable ops without a gradient-check case: {missing}"
+    unknown = sorted(covered - set(DIFFERENTIABLE))
+    assert not unknown, f"cases for ops that are not differentiable registry entries: {unknown}"
+
+
+def test_binary_ops_have_broadcasting_cases():
+    for op in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "mod", "where"):
+        assert any(len({np.shape(a) for a in c.inputs if a.dtype.kind == "f"}) > 1
+                   for c in CASES if c.op == op), op
+
+
+# ---- the check ---------------------------------------------------------------------------------------------
+
+def _build(case: Case):
+    """Graph with y = op(inputs) and s = sum(y * r); returns (graph, inputs, s, number of forward nodes)."""
+    g = Graph()
+    ins = [g.add_input(a.shape, a.dtype) for a in case.inputs]
+    with building(g):
+        y = g.emit(case.op, ins, case.attrs)[0]
+        r = g.add_const(rng.uniform(0.5, 1.5, y.shape).astype(y.dtype))
+        s = emit("sum", [emit("mul", [y, r])], axis=tuple(range(y.ndim)), keepdims=False)
+    return g, ins, s
+
+
+def _scalar(g: Graph, nodes: int, feeds: dict, v) -> float:
+    view = Graph()
+    view.nodes, view.consts = g.nodes[:nodes], g.consts
+    return float(evaluate(view, feeds)[v])
+
+
+def _numeric(g, nodes, ins, arrays, v, wrt, h):
+    """Central differences of scalar v with respect to input `wrt`."""
+    base = dict(zip(ins, arrays, strict=True))
+    x = arrays[wrt]
+    out = np.zeros(x.shape)
+    for j in np.ndindex(x.shape):
+        hi, lo = x.copy(), x.copy()
+        hi[j] += h
+        lo[j] -= h
+        f_hi = _scalar(g, nodes, {**base, ins[wrt]: hi}, v)
+        f_lo = _scalar(g, nodes, {**base, ins[wrt]: lo}, v)
+        out[j] = (f_hi - f_lo) / (2 * h)
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_vjp_matches_finite_differences(case: Case):
+    g, ins, s = _build(case)
+    n_fwd = len(g.nodes)
+    wrt = [i for i, a in enumerate(case.inputs) if a.dtype.kind == "f"]
+    one = g.add_const(np.ones((), s.dtype))
+    grads = grad(g, [s], [one], [ins[i] for i in wrt])
+    verify(g)
+    env = evaluate(g, dict(zip(ins, case.inputs, strict=True)))
+    for i, gv in zip(wrt, grads, strict=True):
+        if i in case.no_grad:
+            assert gv is None, f"{case.id}: input {i} should get no gradient"
+            continue
+        assert gv is not None, f"{case.id}: no gradient for input {i}"
+        assert gv.shape == ins[i].shape and gv.dtype == ins[i].dtype
+        analytic = np.asarray(env[gv], dtype=np.float64)
+        numeric = _numeric(g, n_fwd, ins, case.inputs, s, i, case.h)
+        np.testing.assert_allclose(analytic, numeric, rtol=case.tol, atol=case.tol,
+                                   err_msg=f"{case.id}: gradient of input {i}")
+    assert all(n.role == "gradient" for n in g.nodes[n_fwd:])
+
+
+# ---- second order ------------------------------------------------------------------------------------------
+
+SECOND_ORDER = [c for c in CASES if c.id in {
+    "exp", "log", "sin", "tanh", "sigmoid", "softplus", "gelu", "silu", "sqrt", "atan", "erf",
+    "mul-(2, 3)x(3,)", "div-(2, 3)x(2, 3)", "pow-(2, 1)x(1, 3)", "atan2-(2, 3)x(2, 3)",
+    "matmul-ta0tb0", "matmul-batch-bcast", "prod-(1,)", "mean-(0, 2)k", "max-(2,)k",
+    "getitem-array-dups", "gather", "concat", "where-broadcast", "vdot",
+}]
+
+
+def test_second_order_cases_exist():
+    assert len(SECOND_ORDER) == 25
+
+
+@pytest.mark.parametrize("case", SECOND_ORDER, ids=[c.id for c in SECOND_ORDER])
+def test_second_order_matches_finite_differences(case: Case):
+    g, ins, s = _build(case)
+    wrt = [i for i, a in enumerate(case.inputs) if a.dtype.kind == "f"]
+    one = g.add_const(np.ones((), s.dtype))
+    first = grad(g, [s], [one], [ins[i] for i in wrt])
+    # s2 = sum_i <first_i, r_i>: differentiate the gradient graph again.
+    with building(g):
+        terms = []
+        for gv in first:
+            r = g.add_const(rng.uniform(0.5, 1.5, gv.shape))
+            terms.append(emit("sum", [emit("mul", [gv, r])], axis=tuple(range(gv.ndim)), keepdims=False))
+        s2 = terms[0]
+        for t in terms[1:]:
+            s2 = emit("add", [s2, t])
+    n_first = len(g.nodes)
+    second = grad(g, [s2], [one], [ins[i] for i in wrt])
+    verify(g)
+    env = evaluate(g, dict(zip(ins, case.inputs, strict=True)))
+    for i, gv in zip(wrt, second, strict=True):
+        numeric = _numeric(g, n_first, ins, case.inputs, s2, i, 1e-5)
+        if gv is None:   # the first gradient does not depend on this input (e.g. linear in it)
+            np.testing.assert_allclose(numeric, 0, atol=1e-6)
+            continue
+        np.testing.assert_allclose(np.asarray(env[gv], np.float64), numeric, rtol=1e-4, atol=1e-5,
+                                   err_msg=f"{case.id}: second derivative of input {i}")
+
+
+# ---- non-differentiable ops and multiple uses --------------------------------------------------------------
+
+def test_nondifferentiable_ops_have_no_vjp():
+    for name in ("floor", "ceil", "round", "sign", "argmax", "argmin", "equal", "less", "isnan",
+                 "logical_and", "one_hot", "floor_div"):
+        assert REGISTRY[name].vjp is None, name
+
+
+def test_astype_to_int_cuts_the_gradient():
+    g = Graph()
+    x = g.add_input((3,), np.dtype(np.float64))
+    with building(g):
+        y = emit("astype", [emit("astype", [x], dtype="int32")], dtype="float64")
+        s = emit("sum", [y], axis=(0,), keepdims=False)
+    one = g.add_const(np.ones((), np.float64))
+    assert grad(g, [s], [one], [x]) == [None]
+
+
+def test_gradients_sum_over_uses_and_unreached_is_none():
+    g = Graph()
+    x = g.add_input((3,), np.dtype(np.float64))
+    z = g.add_input((3,), np.dtype(np.float64))
+    with building(g):
+        y = x * x + emit("sin", [x]) * x          # x used four times
+        s = emit("sum", [y], axis=(0,), keepdims=False)
+    one = g.add_const(np.ones((), np.float64))
+    gx, gz = grad(g, [s], [one], [x, z])
+    assert gz is None
+    xv = np.array([0.3, -1.2, 2.0])
+    env = evaluate(g, {x: xv, z: np.zeros(3)})
+    np.testing.assert_allclose(env[gx], 2 * xv + np.cos(xv) * xv + np.sin(xv), rtol=1e-12)
+
+
+# ---- grad of grad through the front end --------------------------------------------------------------------
+
+def test_nested_grad_managers():
+    # d/dx of sum(x**3) is 3x**2; differentiating <3x**2, c> again gives 6x*c. MegEngine prints
+    # "first Tensor([ 3. 12. 27.])" and "second Tensor([   6.  120. 1800.])" for this program (venv).
+    x = Parameter([1., 2., 3.])
+    gm2 = GradManager().attach([x])
+    gm1 = GradManager().attach([x])
+    with gm2:
+        with gm1:
+            y = F.sum(x ** 3)
+            gm1.backward(y)
+        g = x.grad
+        assert g.tolist() == [3., 12., 27.]
+        x.grad = None
+        gm2.backward(F.sum(g * Tensor([1., 10., 100.])))
+    np.testing.assert_allclose(x.grad.numpy(), [6., 120., 1800.], rtol=1e-6)
+
+
+def test_nested_grad_managers_mixed_function():
+    # f = sum(sin(x) * w); df/dx = cos(x) * w; d/dx <df/dx, 1> = -sin(x) * w, d/dw = cos(x).
+    xv = np.array([0.5, -1.0], np.float32)
+    wv = np.array([2.0, 3.0], np.float32)
+    x, w = Parameter(xv), Parameter(wv)
+    outer = GradManager().attach([x, w])
+    inner = GradManager().attach([x])
+    with outer:
+        with inner:
+            inner.backward(F.sum(F.sin(x) * w))
+        gx = x.grad
+        x.grad = None
+        outer.backward(F.sum(gx))
+    np.testing.assert_allclose(gx.numpy(), np.cos(xv) * wv, rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), -np.sin(xv) * wv, rtol=1e-6)
+    np.testing.assert_allclose(w.grad.numpy(), np.cos(xv), rtol=1e-6)

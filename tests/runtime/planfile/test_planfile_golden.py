@@ -1,0 +1,46 @@
+"""Golden plan files of every format version keep loading and computing what NumPy computed for them."""
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+from graphc.runtime import planfile
+from graphc.saved_plan import load
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+
+
+def _files(kind: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(GOLDEN, f"plan_v*_{kind}.gcplan")))
+
+
+def test_there_is_a_golden_pair_for_the_current_format_version():
+    for kind in ("inference", "training"):
+        assert os.path.exists(os.path.join(GOLDEN, f"plan_v{planfile.FORMAT_VERSION}_{kind}.gcplan"))
+
+
+@pytest.mark.parametrize("path", _files("inference"), ids=os.path.basename)
+def test_golden_inference_plans(path):
+    want = np.load(path[:-len(".gcplan")] + ".npz", allow_pickle=False)
+    plan = load(path, verify=True)
+    assert [o.name for o in plan.outputs] == ["y", "m"]
+    out = plan.run(x=want["x"])
+    for name in ("y", "m"):
+        np.testing.assert_allclose(out[name], want[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("path", _files("training"), ids=os.path.basename)
+def test_golden_training_plans(path):
+    want = np.load(path[:-len(".gcplan")] + ".npz", allow_pickle=False)
+    plan = load(path, verify=True)
+    assert plan.is_training_step
+    state = plan.state_dict()
+    for i, name in enumerate(state):
+        np.testing.assert_allclose(state[name].numpy(), want[f"initial_state{i}"], rtol=1e-5, atol=1e-6)
+    losses = [plan(want["x"], y=want["y"]).numpy() for _ in range(len(want["loss"]))]
+    np.testing.assert_allclose(losses, want["loss"], rtol=1e-5, atol=1e-6)
+    for i, t in enumerate(plan.state_dict().values()):
+        np.testing.assert_allclose(t.numpy(), want[f"final_state{i}"], rtol=1e-5, atol=1e-6)
