@@ -6,7 +6,7 @@ DIR/bench_gpu.md after each section, so a crash loses nothing already measured.
 
 Sections:
 - copy: device-to-device memcpy and CuPy's copy kernel on 2^26 float32 (bytes read + written).
-- chain8: the 8-op chain of DESIGN.md, `tanh(1.5x+0.5)*s + x*x - |x|*s` with s = sigmoid(x), on
+- chain8: the 8-op chain the design notes measured, `tanh(1.5x+0.5)*s + x*x - |x|*s` with s = sigmoid(x), on
   2^26 float32 (and float16) as a generated kernel (default options and an unroll/vector sweep),
   against cupy.ElementwiseKernel and CuPy eager ufuncs; bytes = one read + one write.
 - mse: mean((pred - y)^2) over 2^26 float32 (a full reduction with fused prologue; bytes = reads).

@@ -1,7 +1,7 @@
 """Dtype promotion and result dtypes against MegEngine 1.13.
 
-Each expected repr is MegEngine's own output: REPORT.md §2 ("Dtype rules"), §3 where noted, and a few
-extra cases run through the same venv (/work/megref/venv, marked "venv").
+Each expected repr is MegEngine 1.13's own output, printed in a reference venv (cases run there later are
+marked "venv").
 """
 import numpy as np
 import pytest
@@ -97,7 +97,7 @@ def test_promotion(expr, expected):
     assert repr(_eval(expr)) == expected
 
 
-# Functions: result dtypes (REPORT.md §2 and §3, venv where marked).
+# Functions: result dtypes (recorded from MegEngine 1.13).
 FUNCTIONS = [
     ("F.mean(Tensor([[1,2],[3,4]]))", f"Tensor(2.5, {D})"),
     ("F.mean(Tensor([[1,2],[3,4]]), axis=0)", f"Tensor([2. 3.], {D})"),
@@ -219,11 +219,11 @@ def test_refused_dtypes(expr):
 
 
 def test_python_int_wraps_to_tensor_dtype():
-    # REPORT.md §2: a Python scalar takes the tensor's dtype and wraps.
+    # MegEngine 1.13: a Python scalar takes the tensor's dtype and wraps.
     assert repr(Tensor([1], dtype="int8") + 1000) == f"Tensor([-23], dtype=int8, {D})"
     assert repr(Tensor([100], dtype="int8") + 100) == f"Tensor([-56], dtype=int8, {D})"
 
 
 def test_list_operand_takes_tensor_dtype():
-    # REPORT.md §2: `Tensor([1]) + [1.5, 2.5]` converts the list to int32.
+    # MegEngine 1.13: `Tensor([1]) + [1.5, 2.5]` converts the list to int32.
     assert repr(Tensor([1]) + [1.5, 2.5]) == f"Tensor([2 3], dtype=int32, {D})"

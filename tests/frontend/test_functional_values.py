@@ -1,4 +1,4 @@
-"""Forward values of graphc.functional vs NumPy/math or MegEngine's recorded outputs (REPORT.md §3, §3b)."""
+"""Forward values of graphc.functional vs NumPy/math or MegEngine 1.13's recorded outputs."""
 import math
 
 import numpy as np
@@ -75,7 +75,7 @@ def test_binary_broadcasting(name, ref, shape_b):
 def test_pow():
     close(F.pow(Tensor(POS), Tensor(XA)), _f64(POS) ** _f64(XA), rtol=2e-6)
     close(F.pow(Tensor(POS), 2), _f64(POS) ** 2, rtol=2e-6)
-    # REPORT.md §3
+    # MegEngine 1.13
     assert repr(F.pow(Tensor([2, 3]), -1)) == f"Tensor([0.5    0.3333], {D})"
     assert repr(F.pow(Tensor([2, 3]), Tensor([-1, 2]))) == f"Tensor([0.5 9. ], {D})"
     assert repr(F.pow(Tensor([0.]), 0)) == f"Tensor([1.], {D})"
@@ -84,7 +84,7 @@ def test_pow():
 
 
 def test_integer_floor_div_and_mod():
-    # REPORT.md §3: integer // and % follow Python (floor); float % is fmod, float // is floor.
+    # MegEngine 1.13: integer // and % follow Python (floor); float % is fmod, float // is floor.
     a, b = [7, -7, 7, -7], [2, 2, -2, -2]
     assert F.floor_div(Tensor(a), Tensor(b)).tolist() == [x // y for x, y in zip(a, b, strict=True)]
     assert F.mod(Tensor(a), Tensor(b)).tolist() == [x % y for x, y in zip(a, b, strict=True)]
@@ -100,7 +100,7 @@ def test_atan2_quadrants():
 
 
 def test_activations_vs_megengine():
-    # REPORT.md §3 (printed with .numpy().tolist()).
+    # MegEngine 1.13 (printed with .numpy().tolist()).
     close(F.gelu(Tensor([-1., 0.5, 2.])), [-0.15865525603294373, 0.3457312285900116, 1.9544997215270996])
     close(F.softplus(Tensor([-1., 0., 2., 30.])),
           [0.3132616877555847, 0.6931471824645996, 2.1269280910491943, 30.])
@@ -118,7 +118,7 @@ def test_activations_vs_megengine():
 
 
 def test_rounding_vs_megengine():
-    # REPORT.md §3: round is half away from zero; 0.49999997 (just below 0.5) rounds to 0.
+    # MegEngine 1.13: round is half away from zero; 0.49999997 (just below 0.5) rounds to 0.
     assert repr(F.round(Tensor([0.5, 1.5, 2.5, -0.5, -1.5, 0.49999997]))) == \
         f"Tensor([ 1.  2.  3. -1. -2.  0.], {D})"
     assert repr(F.round(Tensor([2.5], dtype="float16"))) == f"Tensor([3.], dtype=float16, {D})"
@@ -135,7 +135,7 @@ def test_clip():
     close(F.clip(Tensor(XA), -0.5, 0.75), np.clip(XA, -0.5, 0.75))
     close(F.clip(Tensor(XA), lower=0.1), np.maximum(XA, 0.1))
     close(F.clip(Tensor(XA), upper=0.1), np.minimum(XA, 0.1))
-    # REPORT.md §3b: tensor bounds clip elementwise.
+    # MegEngine 1.13: tensor bounds clip elementwise.
     assert repr(F.clip(Tensor([1, 5]), Tensor([2, 2]), Tensor([3, 3]))) == f"Tensor([2 3], dtype=int32, {D})"
     assert repr(F.clip(Tensor([1., 5.]), Tensor([2., 2.]), 3)) == f"Tensor([2. 3.], {D})"
     with pytest.raises(ValueError):
@@ -175,7 +175,7 @@ def test_isnan_isinf():
 def test_where():
     assert repr(F.where(Tensor([[True, False], [False, True]]), Tensor([[1., 2.], [3., 4.]]),
                         Tensor([[9., 9.], [9., 9.]]))) == f"Tensor([[1. 9.]\n [9. 4.]], {D})"
-    # REPORT.md §2: broadcasting of the branches.
+    # MegEngine 1.13: broadcasting of the branches.
     assert repr(F.where(Tensor([True, False]), Tensor([[1.], [2.]]), Tensor([3., 4]))) == \
         f"Tensor([[1. 4.]\n [2. 4.]], {D})"
     m = XA > 0
@@ -308,7 +308,7 @@ def test_split():
         [[[0, 1], [2, 3]], [[4, 5], [6, 7]]]
     assert [p.tolist() for p in F.split(y, [1, 3])] == [[[0, 1]], [[2, 3], [4, 5]], [[6, 7]]]
     assert [p.tolist() for p in F.split(y, 2, axis=1)] == [[[0], [2], [4], [6]], [[1], [3], [5], [7]]]
-    # REPORT.md §3/§3b: an integer count splits as np.array_split (the first parts one longer).
+    # MegEngine 1.13: an integer count splits as np.array_split (the first parts one longer).
     assert [p.tolist() for p in F.split(Tensor(np.arange(5)), 2)] == [[0, 1, 2], [3, 4]]
     assert [p.tolist() for p in F.split(Tensor(np.arange(6)), 4)] == [[0, 1], [2, 3], [4], [5]]
     assert [p.tolist() for p in F.split(Tensor(np.arange(6)), [2])] == [[0, 1], [2, 3, 4, 5]]
@@ -332,7 +332,7 @@ def test_scatter():
     r = F.scatter(Tensor(np.zeros((3, 3), dtype="float32")), 1, Tensor([[0, 1], [2, 0], [1, 1]]),
                   Tensor([[1., 2.], [3., 4.], [5., 6.]]))
     assert repr(r) == f"Tensor([[1. 2. 0.]\n [4. 0. 3.]\n [0. 6. 0.]], {D})"
-    # Duplicate indices: the last write wins (REPORT.md §3).
+    # Duplicate indices: the last write wins (recorded from MegEngine 1.13).
     r = F.scatter(Tensor(np.zeros((3,), dtype="float32")), 0, Tensor([0, 0, 1]), Tensor([1., 2., 3.]))
     assert repr(r) == f"Tensor([2. 3. 0.], {D})"
     base = np.zeros((3, 4), np.float32)
@@ -444,7 +444,7 @@ def test_softmax_logsoftmax():
 
 
 def test_softmax_default_axis():
-    # REPORT.md §3b: the default axis is 0 for ndim 0, 1, 3 and 1 otherwise.
+    # MegEngine 1.13: the default axis is 0 for ndim 0, 1, 3 and 1 otherwise.
     t3 = np.arange(8, dtype="float32").reshape(2, 2, 2)
     close(F.softmax(Tensor(t3)), _softmax(t3, 0))
     t4 = t3.reshape(1, 2, 2, 2)
@@ -493,7 +493,7 @@ def test_square_and_l1_loss():
 def test_cross_entropy():
     logits = Tensor([[1., 2., 3.], [1., 0., -1.]])
     labels = Tensor([2, 0])
-    # REPORT.md §3 values.
+    # MegEngine 1.13.
     assert F.nn.cross_entropy(logits, labels).item() == pytest.approx(0.4076059, rel=1e-6)
     assert F.nn.cross_entropy(logits, labels, label_smooth=0.1).item() == pytest.approx(0.50760597, rel=1e-6)
     assert F.nn.cross_entropy(F.softmax(logits, axis=1), labels, with_logits=False).item() == \

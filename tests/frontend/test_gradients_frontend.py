@@ -1,4 +1,4 @@
-"""GradManager semantics and gradient values through the front end vs MegEngine 1.13 (REPORT.md §4-§6)."""
+"""GradManager semantics and gradient values through the front end vs MegEngine 1.13's recorded outputs."""
 import numpy as np
 import pytest
 
@@ -13,7 +13,7 @@ D = "device=xpux:0"
 
 
 def grads(f, *vals):
-    """REPORT.md's helper: gradients of sum(f(params)) (or of the scalar f) for fresh Parameters."""
+    """The helper used with MegEngine 1.13: gradients of sum(f(params)) (or of the scalar f) for fresh Parameters."""
     ps = [Parameter(v) for v in vals]
     gm = GradManager().attach(ps)
     with gm:
@@ -255,7 +255,7 @@ def test_broadcast_gradient_reduces_to_parameter_shape():
     assert b.grad.tolist() == [2., 2., 2.]
 
 
-# ---- gradient values vs MegEngine (REPORT.md §5) -----------------------------------------------------------
+# ---- gradient values vs MegEngine (recorded from MegEngine 1.13) -----------------------------------------------------------
 
 @pytest.mark.parametrize("f, vals, expected", [
     (lambda x, y: F.maximum(x, y), ([1., 2., 3.], [1., 1., 3.]),
@@ -309,11 +309,11 @@ def test_gradient_values_vs_megengine(f, vals, expected):
 @pytest.mark.parametrize("f", [F.round, F.floor, F.ceil, F.sign,
                                lambda x: x.astype("int32").astype("float32")])
 def test_piecewise_constant_functions_give_no_gradient(f):
-    # REPORT.md §5: round/floor/ceil/sign/astype(int) are not connected: grad stays None.
+    # MegEngine 1.13: round/floor/ceil/sign/astype(int) are not connected: grad stays None.
     assert grads(f, [0.4, 1.5]) == [None]
 
 
-# ---- indexing gradients (REPORT.md §6) ---------------------------------------------------------------------
+# ---- indexing gradients (recorded from MegEngine 1.13) ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("f, vals, expected", [
     (lambda x: x[[0, 0, 1]], ([1., 2., 3.],), [f"Tensor([2. 1. 0.], {D})"]),         # duplicates accumulate
@@ -343,7 +343,7 @@ def test_setitem_inside_recording():
 
 
 def test_ellipsis_assignment_inside_recording():
-    # REPORT.md §5: after w[...] = v, w holds an untracked value; y = 2w (old) still carries the gradient.
+    # MegEngine 1.13: after w[...] = v, w holds an untracked value; y = 2w (old) still carries the gradient.
     w = Parameter([1., 2.])
     gm = GradManager().attach([w])
     with gm:

@@ -1,4 +1,4 @@
-"""graphc.optimizer against MegEngine 1.13's recorded trajectories and semantics (REPORT.md §4, §5)."""
+"""graphc.optimizer against MegEngine 1.13's recorded trajectories and semantics."""
 import numpy as np
 import pytest
 
@@ -12,7 +12,7 @@ D = "device=xpux:0"
 
 
 def run_opt(make, steps=3, w0=1.0):
-    """REPORT.md §5's run_opt: minimise sum(w*w/2 + w) from [w0, -2] and record w after each step."""
+    """The script run with MegEngine 1.13: minimise sum(w*w/2 + w) from [w0, -2] and record w after each step."""
     w = Parameter([w0, -2.0])
     opt = make([w])
     gm = GradManager().attach([w])
@@ -26,7 +26,7 @@ def run_opt(make, steps=3, w0=1.0):
     return out
 
 
-# MegEngine's printed trajectories (REPORT.md §5).
+# MegEngine's printed trajectories (recorded from MegEngine 1.13).
 TRAJECTORIES = [
     (lambda p: optim.SGD(p, lr=0.1),
      [[0.800000011920929, -1.899999976158142], [0.6200000047683716, -1.809999942779541],
@@ -69,7 +69,7 @@ def test_trajectories_vs_megengine(make, expected):
 
 
 def _adam_reference(grads_seq, w0, lr, b1=0.9, b2=0.999, eps=1e-8, wd=0.0, decoupled=False):
-    """NumPy float64 Adam/AdamW with MegEngine's formulas (REPORT.md §5); a None gradient skips the step."""
+    """NumPy float64 Adam/AdamW with MegEngine 1.13's formulas; a None gradient skips the step."""
     w = np.array(w0, np.float64)
     m = np.zeros_like(w)
     v = np.zeros_like(w)
@@ -116,7 +116,7 @@ def test_adamw_matches_reference_with_decay():
 
 
 def test_params_without_grad_are_skipped():
-    # REPORT.md §5: no weight decay and no momentum update for a parameter whose grad is None.
+    # MegEngine 1.13: no weight decay and no momentum update for a parameter whose grad is None.
     w, v = Parameter([1.0]), Parameter([5.0])
     opt = optim.SGD([w, v], lr=0.1, weight_decay=0.5)
     gm = GradManager().attach([w, v])
@@ -160,7 +160,7 @@ def test_step_updates_in_place():
 
 
 def test_state_dict_contents():
-    # REPORT.md §5 printed these dicts.
+    # MegEngine 1.13 printed these dicts.
     w = Parameter([1.0, -2.0])
     opt = optim.SGD([w], lr=0.1)
     assert opt.state_dict() == {

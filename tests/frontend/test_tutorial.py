@@ -158,7 +158,7 @@ def test_point_examples(capsys):
     x, y = get_point_examples()
     print(x.shape, y.shape)
     assert capsys.readouterr().out == "(100,) (100,)\n"
-    # REPORT.md §7: MegEngine's run of the same generator starts with these points.
+    # MegEngine 1.13: MegEngine's run of the same generator starts with these points.
     assert x[:3].tolist() == [-2.489515242881084, 5.179465062043278, -9.59245903775161]
     assert y[:3].tolist() == [-12.741869768431693, 29.063752643579907, -45.434979668374766]
 
@@ -235,7 +235,7 @@ def test_fit_line_graphc(capsys):
     # The tutorial's exact layout: ", " then the 12 blanks of the continuation lines.
     gap = " " * 13
     assert out.splitlines()[1] == f"Epoch = 1,{gap}w = 4.508,{gap}b = 0.019,{gap}loss = 86.077"
-    # REPORT.md §7 (MegEngine's eager run): full float32 values after epoch 4.
+    # MegEngine 1.13 (MegEngine's eager run): full float32 values after epoch 4.
     assert w.item() == pytest.approx(4.92267370223999, rel=1e-6)
     assert b.item() == pytest.approx(0.12262304872274399, rel=1e-5)
     assert losses[0] == pytest.approx(871.96748, abs=2e-3)

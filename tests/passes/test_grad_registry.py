@@ -112,7 +112,7 @@ for sa, sb in BROADCAST:
     CASES.append(Case("maximum", list(_minmax_operands(sa, sb)), label=label))
     CASES.append(Case("minimum", list(_minmax_operands(sa, sb)), label=label))
 for sa, sb in [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 3), ())]:
-    # As MegEngine (REPORT.md-style venv run): a % b differentiates a only; b's gradient is None.
+    # As MegEngine (run in a MegEngine 1.13 venv): a % b differentiates a only; b's gradient is None.
     CASES.append(Case("mod", list(_mod_operands(sa, sb)), label=f"{sa}x{sb}", no_grad=(1,)))
 CASES += [
     Case("where", [U((2, 3)) > 0, U((2, 3)), U((2, 3))]),

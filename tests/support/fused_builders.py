@@ -68,7 +68,7 @@ def op_cases(shape: tuple[int, ...] = (1001,)) -> list[tuple[str, str, OpNode]]:
 
 
 def chain8(x):
-    """The 8-op chain of DESIGN.md: tanh(1.5x+0.5)*s + x*x - |x|*s with s = sigmoid(x)."""
+    """The 8-op chain the design notes measured: tanh(1.5x+0.5)*s + x*x - |x|*s with s = sigmoid(x)."""
     s = emit("sigmoid", [x])
     return emit("tanh", [x * 1.5 + 0.5]) * s + x * x - emit("abs", [x]) * s
 
