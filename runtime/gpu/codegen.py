@@ -15,6 +15,7 @@ block to finish (an atomic ticket) reduces them, so it stays one launch and dete
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -183,6 +184,49 @@ def _pick_vec(stage: Stage, layouts: list[Layout], opts: Options, outputs: bool 
     return vec
 
 
+# ---- the vectorized loop shared by elementwise kernels and full reductions -------------------------
+
+def _vector_loop(leaves: list[Value], layouts: list[Layout], vec: int, unroll: int, nv: int, idx_t: str,
+                 names: dict[Value, str], element: Callable[[str, dict], list[str]],
+                 strided_load: Callable[[int], list[str]] | None = None,
+                 before: list[str] = (), after: list[str] = ()) -> list[str]:
+    """A grid-stride loop over chunks of unroll*BLOCK vectors of `vec` elements.
+
+    The loads of a chunk are issued before any use (a 16-byte vector load per full leaf, `strided_load(j)`
+    per strided one), then each lane is computed by `element(indent, names)` with x<j> naming the loaded
+    leaves; `before` and `after` run around the lanes of each vector (the elementwise kernel's stores).
+    """
+    chunk = unroll * BLOCK
+    vector = [j for j, lay in enumerate(layouts) if lay.kind in ("full", "strided")]
+    lines = [f"  for ({idx_t} base = ({idx_t})blockIdx.x * {chunk}; base < {nv}; "
+             f"base += ({idx_t})gridDim.x * {chunk}) {{"]
+    for j in vector:
+        st = cx.storage(leaves[j].dtype)
+        lines.append(f"    g_vec<{st}, {vec}> r{j}[{unroll}];" if layouts[j].kind == "full"
+                     else f"    {st} r{j}[{unroll}][{vec}];")
+    head = ["    #pragma unroll", f"    for (int u = 0; u < {unroll}; ++u) {{",
+            f"      const {idx_t} v = base + u * {BLOCK} + ({idx_t})threadIdx.x;", f"      if (v < {nv}) {{"]
+    lines += head
+    for j in vector:
+        if layouts[j].kind == "full":
+            st = cx.storage(leaves[j].dtype)
+            lines.append(f"        r{j}[u] = reinterpret_cast<const g_vec<{st}, {vec}>*>(p{j})[v];")
+        else:
+            lines += strided_load(j)
+    lines += ["      }", "    }"] + head + list(before)
+    lines += ["        #pragma unroll", f"        for (int k = 0; k < {vec}; ++k) {{"]
+    lanes = dict(names)
+    for j in vector:
+        v = leaves[j]
+        reg = f"r{j}[u].v[k]" if layouts[j].kind == "full" else f"r{j}[u][k]"
+        lines.append(f"          const {cx.compute(v.dtype)} x{j} = {cx.load(v.dtype, reg)};")
+        lanes[v] = f"x{j}"
+    lines += element("          ", lanes)
+    lines.append("        }")
+    lines += list(after) + ["      }", "    }", "  }"]
+    return lines
+
+
 # ---- elementwise kernels -------------------------------------------------------------------------
 
 def elementwise_source(stage: Stage, layouts: list[Layout], name: str, opts: Options = Options()) -> KernelSource:
@@ -204,79 +248,41 @@ def elementwise_source(stage: Stage, layouts: list[Layout], name: str, opts: Opt
     lines += _scalar_loads(stage, layouts, names)
     # Lanes of one vector share every outer coordinate when the innermost dim is a multiple of VEC.
     inner_ok = vec > 1 and bool(sizes) and sizes[-1] % vec == 0
-    chunk = unroll * BLOCK
-    lines.append(f"  for ({idx_t} base = ({idx_t})blockIdx.x * {chunk}; base < {nv}; "
-                 f"base += ({idx_t})gridDim.x * {chunk}) {{")
-    for j, (v, lay) in enumerate(zip(stage.leaves, layouts)):
-        st = cx.storage(v.dtype)
-        if lay.kind == "full":
-            lines.append(f"    g_vec<{st}, {vec}> r{j}[{unroll}];")
-        elif lay.kind == "strided":
-            lines.append(f"    {st} r{j}[{unroll}][{vec}];")
-    lines.append("    #pragma unroll")
-    lines.append(f"    for (int u = 0; u < {unroll}; ++u) {{")
-    lines.append(f"      const {idx_t} v = base + u * {BLOCK} + ({idx_t})threadIdx.x;")
-    lines.append(f"      if (v < {nv}) {{")
-    for j, (v, lay) in enumerate(zip(stage.leaves, layouts)):
-        st = cx.storage(v.dtype)
-        if lay.kind == "full":
-            lines.append(f"        r{j}[u] = reinterpret_cast<const g_vec<{st}, {vec}>*>(p{j})[v];")
-        elif lay.kind == "strided":
-            k = strided.index(j)
-            inner = strides[k][-1] if strides[k] else 0
-            if inner_ok:
-                lines.append(f"        {{ const {idx_t} o = g_off{j}(v * {vec});")
-                lines.append("          #pragma unroll")
-                step = "" if inner == 0 else f" + k * {inner}"
-                lines.append(f"          for (int k = 0; k < {vec}; ++k) r{j}[u][k] = p{j}[o{step}]; }}")
-            else:
-                lines.append("        #pragma unroll")
-                lines.append(f"        for (int k = 0; k < {vec}; ++k) r{j}[u][k] = p{j}[g_off{j}(v * {vec} + k)];")
-    lines.append("      }")
-    lines.append("    }")
-    lines.append("    #pragma unroll")
-    lines.append(f"    for (int u = 0; u < {unroll}; ++u) {{")
-    lines.append(f"      const {idx_t} v = base + u * {BLOCK} + ({idx_t})threadIdx.x;")
-    lines.append(f"      if (v < {nv}) {{")
-    for j, v in enumerate(stage.outputs):
-        lines.append(f"        g_vec<{cx.storage(v.dtype)}, {vec}> w{j};")
-    lines.append("        #pragma unroll")
-    lines.append(f"        for (int k = 0; k < {vec}; ++k) {{")
-    vnames = dict(names)
-    for j, (v, lay) in enumerate(zip(stage.leaves, layouts)):
-        if lay.kind == "full":
-            lines.append(f"          const {cx.compute(v.dtype)} x{j} = {cx.load(v.dtype, f'r{j}[u].v[k]')};")
-            vnames[v] = f"x{j}"
-        elif lay.kind == "strided":
-            lines.append(f"          const {cx.compute(v.dtype)} x{j} = {cx.load(v.dtype, f'r{j}[u][k]')};")
-            vnames[v] = f"x{j}"
-    lines += _body(stage.nodes, vnames, "          ")
-    for j, v in enumerate(stage.outputs):
-        lines.append(f"          w{j}.v[k] = {cx.store(v.dtype, vnames[v])};")
-    lines.append("        }")
-    for j, v in enumerate(stage.outputs):
-        lines.append(f"        reinterpret_cast<g_vec<{cx.storage(v.dtype)}, {vec}>*>(q{j})[v] = w{j};")
-    lines.append("      }")
-    lines.append("    }")
-    lines.append("  }")
+
+    def strided_load(j: int) -> list[str]:
+        k = strided.index(j)
+        if not inner_ok:
+            return ["        #pragma unroll",
+                    f"        for (int k = 0; k < {vec}; ++k) r{j}[u][k] = p{j}[g_off{j}(v * {vec} + k)];"]
+        inner = strides[k][-1] if strides[k] else 0
+        step = "" if inner == 0 else f" + k * {inner}"
+        return [f"        {{ const {idx_t} o = g_off{j}(v * {vec});", "          #pragma unroll",
+                f"          for (int k = 0; k < {vec}; ++k) r{j}[u][k] = p{j}[o{step}]; }}"]
+
+    def element(indent: str, lanes: dict) -> list[str]:
+        out = _body(stage.nodes, lanes, indent)
+        return out + [f"{indent}w{j}.v[k] = {cx.store(v.dtype, lanes[v])};" for j, v in enumerate(stage.outputs)]
+
+    before = [f"        g_vec<{cx.storage(v.dtype)}, {vec}> w{j};" for j, v in enumerate(stage.outputs)]
+    after = [f"        reinterpret_cast<g_vec<{cx.storage(v.dtype)}, {vec}>*>(q{j})[v] = w{j};"
+             for j, v in enumerate(stage.outputs)]
+    lines += _vector_loop(stage.leaves, layouts, vec, unroll, nv, idx_t, names, element, strided_load, before, after)
     if n % vec:
         lines.append(f"  for ({idx_t} i = {nv * vec} + ({idx_t})blockIdx.x * {BLOCK} + ({idx_t})threadIdx.x; "
                      f"i < {n}; i += ({idx_t})gridDim.x * {BLOCK}) {{")
         tnames = dict(names)
         for j, (v, lay) in enumerate(zip(stage.leaves, layouts)):
-            if lay.kind == "full":
+            if lay.kind in ("full", "strided"):
                 tnames[v] = f"x{j}"
-                lines.append(f"    const {cx.compute(v.dtype)} x{j} = {cx.load(v.dtype, f'p{j}[i]')};")
-            elif lay.kind == "strided":
-                tnames[v] = f"x{j}"
-                lines.append(f"    const {cx.compute(v.dtype)} x{j} = {cx.load(v.dtype, f'p{j}[g_off{j}(i)]')};")
+                at = f"p{j}[i]" if lay.kind == "full" else f"p{j}[g_off{j}(i)]"
+                lines.append(f"    const {cx.compute(v.dtype)} x{j} = {cx.load(v.dtype, at)};")
         lines += _body(stage.nodes, tnames, "    ")
         for j, v in enumerate(stage.outputs):
             lines.append(f"    q{j}[i] = {cx.store(v.dtype, tnames[v])};")
         lines.append("  }")
     lines.append("}")
     code = "\n".join(head) + "\n" + "\n".join(lines) + "\n"
-    return KernelSource(name, code, "elementwise", items=nv, per_block=chunk, vec=vec, stage=stage)
+    return KernelSource(name, code, "elementwise", items=nv, per_block=unroll * BLOCK, vec=vec, stage=stage)
 
 
 # ---- reductions ----------------------------------------------------------------------------------
@@ -304,13 +310,6 @@ def _combine(r: OpNode, acc: np.dtype) -> tuple[str, str]:
     if c in (">", "<"):   # max and min propagate NaN, as NumPy does
         c = f"(a {c} b || a != a) ? a : b" if flt else f"a {c} b ? a : b"
     return ident, c
-
-
-def _finalize(r: OpNode, acc_name: str, count: int) -> str:
-    if r.op.reduction.mean:
-        ct = cx.compute(_acc_dtype(r))
-        return f"({acc_name} / ({ct})({count}))"
-    return acc_name
 
 
 def _reduce_helpers(stage: Stage) -> list[str]:
@@ -344,14 +343,132 @@ def _strategy(stage: Stage) -> tuple[str, int, int]:
     return "col", m, k
 
 
+@dataclass
+class _Reduce:
+    """What every reduction strategy shares: the stage, its accumulators, and the per-element statements."""
+
+    stage: Stage
+    layouts: list[Layout]
+    m: int                              # outputs
+    k: int                              # reduced elements per output
+    idx_t: str
+    strided: list[int]                  # leaves read from memory (not scalars)
+    names: dict[Value, str]
+    accs: list[tuple[np.dtype, tuple[str, str]]] = field(default_factory=list)   # (dtype, (identity, combine))
+
+    def element(self, indent: str, offs: dict[int, str] | None = None, lanes: dict | None = None) -> list[str]:
+        """Load the leaves at `offs` (or take the already loaded `lanes`), evaluate, accumulate."""
+        en = dict(self.names) if lanes is None else lanes
+        out = []
+        for j in self.strided if lanes is None else ():
+            v = self.stage.leaves[j]
+            out.append(f"{indent}const {cx.compute(v.dtype)} x{j} = {cx.load(v.dtype, f'p{j}[{offs[j]}]')};")
+            en[v] = f"x{j}"
+        out += _body(self.stage.nodes, en, indent)
+        for j, r in enumerate(self.stage.reductions):
+            out.append(f"{indent}acc{j} = g_comb{j}(acc{j}, ({cx.storage(self.accs[j][0])})({en[r.inputs[0]]}));")
+        return out
+
+    def init(self, indent: str) -> list[str]:
+        return [f"{indent}{cx.storage(a)} acc{j} = {c[0]};" for j, (a, c) in enumerate(self.accs)]
+
+    def write(self, indent: str, at: str) -> list[str]:
+        out = []
+        for j, (v, r) in enumerate(zip(self.stage.outputs, self.stage.reductions)):
+            acc = f"acc{j}"
+            if r.op.reduction.mean:
+                acc = f"({acc} / ({cx.compute(_acc_dtype(r))})({self.k}))"
+            out.append(f"{indent}q{j}[{at}] = {cx.store(v.dtype, acc)};")
+        return out
+
+    def offsets(self, o: str, r: str) -> dict[int, str]:
+        return {j: f"g_oo{j}({o}) + g_or{j}({r})" for j in self.strided}
+
+
+def _full_reduction(red: _Reduce, opts: Options) -> tuple[list[str], int, int, int]:
+    """One output: a grid-stride loop per thread, a block reduction, then per-block partials that the last
+    block to finish (an atomic ticket) combines, so the reduction is one launch and deterministic."""
+    stage, layouts, k, idx_t = red.stage, red.layouts, red.k, red.idx_t
+    vec = _pick_vec(stage, layouts, opts, outputs=False)
+    if any(layouts[j].kind == "strided" for j in red.strided):
+        vec = 1
+    lines = red.init("  ")
+    nv, unroll = k // vec, opts.unroll or 4
+    if vec > 1:
+        lines += _vector_loop(stage.leaves, layouts, vec, unroll, nv, idx_t, red.names,
+                              lambda indent, lanes: red.element(indent, lanes=lanes))
+    start = nv * vec if vec > 1 else 0
+    if start < k:
+        lines.append(f"  for ({idx_t} i = {start} + ({idx_t})blockIdx.x * {BLOCK} + ({idx_t})threadIdx.x; "
+                     f"i < {k}; i += ({idx_t})gridDim.x * {BLOCK}) {{")
+        lines += red.element("    ", red.offsets("0", "i"))
+        lines.append("  }")
+    n_acc = len(red.accs)
+    lines += [f"  acc{j} = g_block{j}(acc{j}, g_sm{j});" for j in range(n_acc)]
+    lines += ["  if (gridDim.x == 1) {", "    if (threadIdx.x == 0) {", *red.write("      ", "0"),
+              "    }", "    return;", "  }", "  __shared__ bool g_last;", "  if (threadIdx.x == 0) {"]
+    lines += [f"    part{j}[blockIdx.x] = acc{j};" for j in range(n_acc)]
+    lines += ["    __threadfence();", "    g_last = atomicAdd(ticket, 1u) == gridDim.x - 1;", "  }",
+              "  __syncthreads();", "  if (!g_last) return;", "  __threadfence();"]
+    lines += [f"  acc{j} = {c[0]};" for j, (_, c) in enumerate(red.accs)]
+    lines.append(f"  for (int b = threadIdx.x; b < (int)gridDim.x; b += {BLOCK}) {{")
+    lines += [f"    acc{j} = g_comb{j}(acc{j}, ((volatile {cx.storage(a)}*)part{j})[b]);"
+              for j, (a, _) in enumerate(red.accs)]
+    lines.append("  }")
+    lines += [f"  acc{j} = g_block{j}(acc{j}, g_sm{j});" for j in range(n_acc)]
+    lines += ["  if (threadIdx.x == 0) {", *red.write("    ", "0"),
+              "    *ticket = 0u;  // ready for the next launch (and CUDA-graph replays)", "  }"]
+    if vec > 1:
+        return lines, nv, unroll * BLOCK, vec
+    return lines, k, BLOCK, vec
+
+
+def _row_reduction(red: _Reduce, warp: bool) -> tuple[list[str], int, int]:
+    """Each output row reduced by a block (long rows) or a warp (short ones)."""
+    m, k, idx_t = red.m, red.k, red.idx_t
+    wpb = BLOCK // WARP
+    lines = []
+    if warp:
+        lines.append("  const int lane = threadIdx.x & 31;")
+        lines.append(f"  for ({idx_t} o = ({idx_t})blockIdx.x * {wpb} + (threadIdx.x >> 5); o < {m}; "
+                     f"o += ({idx_t})gridDim.x * {wpb}) {{")
+    else:
+        lines.append(f"  for ({idx_t} o = blockIdx.x; o < {m}; o += gridDim.x) {{")
+    lines += red.init("    ")
+    lane, stride = ("lane", 32) if warp else ("threadIdx.x", BLOCK)
+    lines.append(f"    for ({idx_t} r = {lane}; r < {k}; r += {stride}) {{")
+    lines += red.element("      ", red.offsets("o", "r"))
+    lines.append("    }")
+    for j in range(len(red.accs)):
+        lines.append(f"    acc{j} = g_warp{j}(acc{j});" if warp else f"    acc{j} = g_block{j}(acc{j}, g_sm{j});")
+    lines += [f"    if ({lane} == 0) {{", *red.write("      ", "o"), "    }", "  }"]
+    return lines, m, (wpb if warp else 1)
+
+
+def _col_reduction(red: _Reduce) -> tuple[list[str], int, int]:
+    """Reduction over leading axes: a thread per output, COL_SLICES threads splitting the reduced range."""
+    m, k, idx_t = red.m, red.k, red.idx_t
+    lines = [f"  __shared__ {cx.storage(a)} g_cs{j}[{COL_SLICES}][33];" for j, (a, _) in enumerate(red.accs)]
+    lines += ["  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;",
+              f"  for ({idx_t} ob = ({idx_t})blockIdx.x * 32; ob < {m}; ob += ({idx_t})gridDim.x * 32) {{",
+              f"    const {idx_t} o = ob + tx;"]
+    lines += red.init("    ")
+    lines += [f"    if (o < {m}) {{", f"      for ({idx_t} r = ty; r < {k}; r += {COL_SLICES}) {{"]
+    lines += red.element("        ", red.offsets("o", "r"))
+    lines += ["      }", "    }"]
+    lines += [f"    g_cs{j}[ty][tx] = acc{j};" for j in range(len(red.accs))]
+    lines += ["    __syncthreads();", f"    if (ty == 0 && o < {m}) {{",
+              f"      for (int s = 1; s < {COL_SLICES}; ++s) {{"]
+    lines += [f"        acc{j} = g_comb{j}(acc{j}, g_cs{j}[s][tx]);" for j in range(len(red.accs))]
+    lines += ["      }", *red.write("      ", "o"), "    }", "    __syncthreads();", "  }"]
+    return lines, m, 32
+
+
 def reduction_source(stage: Stage, layouts: list[Layout], name: str, opts: Options = Options()) -> KernelSource:
     """The kernel of a reduce stage (prologue + sum/mean/max/min/prod over `stage.axes`)."""
     kind, m, k = _strategy(stage)
     dom, axes = stage.domain, set(stage.axes)
     strided = [j for j, lay in enumerate(layouts) if lay.kind != "scalar"]
-    vec = _pick_vec(stage, layouts, opts, outputs=False) if kind == "full" else 1
-    if kind == "full" and any(layouts[j].kind == "strided" for j in strided):
-        vec = 1
     idx_t = _idx_type(stage.size + 2 ** 22, *(_extent(stage.leaves[j].shape, layouts[j]) for j in strided))
     sts = [list(layouts[j].strides) for j in strided]
     o_dims = [i for i in range(len(dom)) if i not in axes]
@@ -362,149 +479,24 @@ def reduction_source(stage: Stage, layouts: list[Layout], name: str, opts: Optio
     for c, j in enumerate(strided):
         head.append(_offset_fn(f"g_oo{j}", idx_t, o_sizes, o_str[c]))
         head.append(_offset_fn(f"g_or{j}", idx_t, r_sizes, r_str[c]))
-    accs = [(_acc_dtype(r), _combine(r, _acc_dtype(r))) for r in stage.reductions]
-    extra = [f"{cx.storage(a)}* __restrict__ part{j}" for j, (a, _) in enumerate(accs)] if kind == "full" else []
+    red = _Reduce(stage, layouts, m, k, idx_t, strided, _inline_consts(stage),
+                  [(_acc_dtype(r), _combine(r, _acc_dtype(r))) for r in stage.reductions])
+    extra = [f"{cx.storage(a)}* __restrict__ part{j}" for j, (a, _) in enumerate(red.accs)] if kind == "full" else []
     if kind == "full":
         extra.append("unsigned int* __restrict__ ticket")
-    names = _inline_consts(stage)
     lines = [f'extern "C" __global__ void __launch_bounds__({BLOCK}) {name}({_params(stage, extra)}) {{']
-    for j, (a, _) in enumerate(accs):
-        lines.append(f"  __shared__ {cx.storage(a)} g_sm{j}[32];")
-    lines += _scalar_loads(stage, layouts, names)
-
-    def element(indent: str, offs: dict[int, str]) -> list[str]:
-        en = dict(names)
-        out = []
-        for j in strided:
-            v = stage.leaves[j]
-            out.append(f"{indent}const {cx.compute(v.dtype)} x{j} = {cx.load(v.dtype, f'p{j}[{offs[j]}]')};")
-            en[v] = f"x{j}"
-        out += _body(stage.nodes, en, indent)
-        for j, r in enumerate(stage.reductions):
-            out.append(f"{indent}acc{j} = g_comb{j}(acc{j}, ({cx.storage(accs[j][0])})({en[r.inputs[0]]}));")
-        return out
-
-    def init(indent: str) -> list[str]:
-        return [f"{indent}{cx.storage(a)} acc{j} = {c[0]};" for j, (a, c) in enumerate(accs)]
-
-    def write(indent: str, at: str) -> list[str]:
-        return [f"{indent}q{j}[{at}] = {cx.store(v.dtype, _finalize(r, f'acc{j}', k))};"
-                for j, (v, r) in enumerate(zip(stage.outputs, stage.reductions))]
-
-    def offsets(o: str, r: str) -> dict[int, str]:
-        return {j: f"g_oo{j}({o}) + g_or{j}({r})" for j in strided}
-
+    lines += [f"  __shared__ {cx.storage(a)} g_sm{j}[32];" for j, (a, _) in enumerate(red.accs)]
+    lines += _scalar_loads(stage, layouts, red.names)
+    vec = 1
     if kind == "full":
-        lines += init("  ")
-        nv, chunk = k // vec, BLOCK * (opts.unroll or 4)
-        if vec > 1:
-            u = chunk // BLOCK
-            lines.append(f"  for ({idx_t} base = ({idx_t})blockIdx.x * {chunk}; base < {nv}; "
-                         f"base += ({idx_t})gridDim.x * {chunk}) {{")
-            for j in strided:
-                lines.append(f"    g_vec<{cx.storage(stage.leaves[j].dtype)}, {vec}> r{j}[{u}];")
-            lines.append("    #pragma unroll")
-            lines.append(f"    for (int u = 0; u < {u}; ++u) {{")
-            lines.append(f"      const {idx_t} v = base + u * {BLOCK} + ({idx_t})threadIdx.x;")
-            lines.append(f"      if (v < {nv}) {{")
-            for j in strided:
-                st = cx.storage(stage.leaves[j].dtype)
-                lines.append(f"        r{j}[u] = reinterpret_cast<const g_vec<{st}, {vec}>*>(p{j})[v];")
-            lines.append("      }\n    }")
-            lines.append("    #pragma unroll")
-            lines.append(f"    for (int u = 0; u < {u}; ++u) {{")
-            lines.append(f"      if (base + u * {BLOCK} + ({idx_t})threadIdx.x < {nv}) {{")
-            lines.append("        #pragma unroll")
-            lines.append(f"        for (int k = 0; k < {vec}; ++k) {{")
-            en = dict(names)
-            for j in strided:
-                v = stage.leaves[j]
-                lines.append(f"          const {cx.compute(v.dtype)} x{j} = {cx.load(v.dtype, f'r{j}[u].v[k]')};")
-                en[v] = f"x{j}"
-            lines += _body(stage.nodes, en, "          ")
-            for j, r in enumerate(stage.reductions):
-                lines.append(f"          acc{j} = g_comb{j}(acc{j}, ({cx.storage(accs[j][0])})({en[r.inputs[0]]}));")
-            lines.append("        }\n      }\n    }\n  }")
-        start = nv * vec if vec > 1 else 0
-        if start < k:
-            lines.append(f"  for ({idx_t} i = {start} + ({idx_t})blockIdx.x * {BLOCK} + ({idx_t})threadIdx.x; "
-                         f"i < {k}; i += ({idx_t})gridDim.x * {BLOCK}) {{")
-            lines += element("    ", offsets("0", "i"))
-            lines.append("  }")
-        for j in range(len(accs)):
-            lines.append(f"  acc{j} = g_block{j}(acc{j}, g_sm{j});")
-        lines.append("  if (gridDim.x == 1) {")
-        lines.append("    if (threadIdx.x == 0) {")
-        lines += write("      ", "0")
-        lines.append("    }\n    return;\n  }")
-        lines.append("  __shared__ bool g_last;")
-        lines.append("  if (threadIdx.x == 0) {")
-        for j in range(len(accs)):
-            lines.append(f"    part{j}[blockIdx.x] = acc{j};")
-        lines.append("    __threadfence();")
-        lines.append("    g_last = atomicAdd(ticket, 1u) == gridDim.x - 1;")
-        lines.append("  }")
-        lines.append("  __syncthreads();")
-        lines.append("  if (!g_last) return;")
-        lines.append("  __threadfence();")
-        lines += [f"  acc{j} = {c[0]};" for j, (_, c) in enumerate(accs)]
-        lines.append(f"  for (int b = threadIdx.x; b < (int)gridDim.x; b += {BLOCK}) {{")
-        for j, (a, _) in enumerate(accs):
-            lines.append(f"    acc{j} = g_comb{j}(acc{j}, ((volatile {cx.storage(a)}*)part{j})[b]);")
-        lines.append("  }")
-        for j in range(len(accs)):
-            lines.append(f"  acc{j} = g_block{j}(acc{j}, g_sm{j});")
-        lines.append("  if (threadIdx.x == 0) {")
-        lines += write("    ", "0")
-        lines.append("    *ticket = 0u;  // ready for the next launch (and CUDA-graph replays)")
-        lines.append("  }")
-        items, per_block = (nv if vec > 1 else k), (chunk if vec > 1 else BLOCK)
-    elif kind in ("row_block", "row_warp"):  # a block, or a warp, reduces each output row
-        warp = kind == "row_warp"
-        wpb = BLOCK // WARP
-        if warp:
-            lines.append("  const int lane = threadIdx.x & 31;")
-            lines.append(f"  for ({idx_t} o = ({idx_t})blockIdx.x * {wpb} + (threadIdx.x >> 5); o < {m}; "
-                         f"o += ({idx_t})gridDim.x * {wpb}) {{")
-        else:
-            lines.append(f"  for ({idx_t} o = blockIdx.x; o < {m}; o += gridDim.x) {{")
-        lines += init("    ")
-        lane, stride = ("lane", 32) if warp else ("threadIdx.x", BLOCK)
-        lines.append(f"    for ({idx_t} r = {lane}; r < {k}; r += {stride}) {{")
-        lines += element("      ", offsets("o", "r"))
-        lines.append("    }")
-        for j in range(len(accs)):
-            lines.append(f"    acc{j} = g_warp{j}(acc{j});" if warp else f"    acc{j} = g_block{j}(acc{j}, g_sm{j});")
-        lines.append(f"    if ({lane} == 0) {{")
-        lines += write("      ", "o")
-        lines.append("    }\n  }")
-        items, per_block = m, (wpb if warp else 1)
-    else:  # col: thread per output, COL_SLICES threads split the reduced range
-        for j, (a, _) in enumerate(accs):
-            lines.append(f"  __shared__ {cx.storage(a)} g_cs{j}[{COL_SLICES}][33];")
-        lines.append("  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;")
-        lines.append(f"  for ({idx_t} ob = ({idx_t})blockIdx.x * 32; ob < {m}; ob += ({idx_t})gridDim.x * 32) {{")
-        lines.append(f"    const {idx_t} o = ob + tx;")
-        lines += init("    ")
-        lines.append(f"    if (o < {m}) {{")
-        lines.append(f"      for ({idx_t} r = ty; r < {k}; r += {COL_SLICES}) {{")
-        lines += element("        ", offsets("o", "r"))
-        lines.append("      }\n    }")
-        for j in range(len(accs)):
-            lines.append(f"    g_cs{j}[ty][tx] = acc{j};")
-        lines.append("    __syncthreads();")
-        lines.append(f"    if (ty == 0 && o < {m}) {{")
-        lines.append(f"      for (int s = 1; s < {COL_SLICES}; ++s) {{")
-        for j in range(len(accs)):
-            lines.append(f"        acc{j} = g_comb{j}(acc{j}, g_cs{j}[s][tx]);")
-        lines.append("      }")
-        lines += write("      ", "o")
-        lines.append("    }\n    __syncthreads();\n  }")
-        items, per_block = m, 32
-    lines.append("}")
-    code = "\n".join(head) + "\n" + "\n".join(lines) + "\n"
+        body, items, per_block, vec = _full_reduction(red, opts)
+    elif kind in ("row_block", "row_warp"):
+        body, items, per_block = _row_reduction(red, kind == "row_warp")
+    else:
+        body, items, per_block = _col_reduction(red)
+    code = "\n".join(head) + "\n" + "\n".join(lines + body + ["}"]) + "\n"
     return KernelSource(name, code, kind, items=items, per_block=per_block, vec=vec,
-                        partials=[a for a, _ in accs] if kind == "full" else [], stage=stage)
+                        partials=[a for a, _ in red.accs] if kind == "full" else [], stage=stage)
 
 
 # ---- entry points --------------------------------------------------------------------------------
