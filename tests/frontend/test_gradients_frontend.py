@@ -255,7 +255,7 @@ def test_broadcast_gradient_reduces_to_parameter_shape():
     assert b.grad.tolist() == [2., 2., 2.]
 
 
-# ---- gradient values vs MegEngine (recorded from MegEngine 1.13) -----------------------------------------------------------
+# ---- gradient values vs MegEngine (recorded from MegEngine 1.13) -------------------------------------------
 
 @pytest.mark.parametrize("f, vals, expected", [
     (lambda x, y: F.maximum(x, y), ([1., 2., 3.], [1., 1., 3.]),
@@ -313,7 +313,7 @@ def test_piecewise_constant_functions_give_no_gradient(f):
     assert grads(f, [0.4, 1.5]) == [None]
 
 
-# ---- indexing gradients (recorded from MegEngine 1.13) ---------------------------------------------------------------------
+# ---- indexing gradients (recorded from MegEngine 1.13) -----------------------------------------------------
 
 @pytest.mark.parametrize("f, vals, expected", [
     (lambda x: x[[0, 0, 1]], ([1., 2., 3.],), [f"Tensor([2. 1. 0.], {D})"]),         # duplicates accumulate

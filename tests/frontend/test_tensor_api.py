@@ -10,7 +10,7 @@ from graphc.autodiff import GradManager
 D = "device=xpux:0"
 
 
-# ---- construction and default dtypes ----------------------------------------------------------------------
+# ---- construction and default dtypes -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("data, dtype", [
     (2, np.int32), (3.0, np.float32), (True, np.bool_), ([1, 2], np.int32), ([1.5, 2], np.float32),
@@ -263,7 +263,7 @@ def test_parameter_is_a_tensor():
     assert repr(Parameter([[1., 2.], [3., 4.]])) == f"Parameter([[1. 2.]\n [3. 4.]], {D})"
 
 
-# ---- reprs (recorded from MegEngine 1.13) ----------------------------------------------------------------------------------
+# ---- reprs (recorded from MegEngine 1.13) ------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, expected", [
     (lambda: Tensor(3.), f"Tensor(3.0, {D})"),
@@ -326,7 +326,7 @@ def test_repr_leaves_print_options_alone():
     assert np.get_printoptions() == before
 
 
-# ---- indexing (recorded from MegEngine 1.13) -------------------------------------------------------------------------------
+# ---- indexing (recorded from MegEngine 1.13) ---------------------------------------------------------------
 
 X = np.arange(9).reshape(3, 3)
 
