@@ -5,8 +5,8 @@ import numpy as np
 from common import best_time
 
 import graphc.functional as F
-import graphc.runtime.cpu.chunked as cpu_fused
 from graphc import Tensor
+from graphc.config import config
 from graphc.jit import trace
 
 N = 1 << 24
@@ -29,10 +29,11 @@ def main() -> dict:
     X = Tensor(x)
     np.testing.assert_allclose(graphc_chain(X).numpy(), numpy_chain(x), rtol=1e-5, atol=1e-5)
     r = {"numpy": best_time(lambda: numpy_chain(x), 3)}
-    for t in (1, cpu_fused.threads()):
-        cpu_fused.set_threads(t)
+    cores = config.threads
+    for t in (1, cores):
+        config.threads = t
         r[f"fused_{t}t"] = best_time(lambda: graphc_chain(X), 3)
-    cpu_fused.set_threads(None)
+    config.threads = cores
     print("chain 2^24: numpy {:.1f} ms; ".format(r["numpy"] * 1e3) + ", ".join(
         f"{k} {v * 1e3:.1f} ms ({r['numpy'] / v:.2f}x faster)" for k, v in r.items() if k != "numpy"))
     return r

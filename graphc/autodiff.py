@@ -121,7 +121,7 @@ class BackwardProgram:
     def run(self, tape: Tape, dys: list) -> list:
         """Gradient arrays for the recorded arrays of `tape` and the output gradients `dys`."""
         arrays = [tape.arrays[s] if s >= 0 else dys[-1 - s] for s in self.sources]
-        return self.plan(*arrays)
+        return self.plan.run(arrays).outputs
 
     def run_recorded(self, tape: Tape, dys: list[Tensor]) -> list[Tensor]:
         """The same computation op by op through the front end, so an outer GradManager records it."""

@@ -167,8 +167,9 @@ class _Compiled:
         r = self.plan.run([t._data for t in leaves], [t._data for t in self.states])
         dev = self.device
         wrap = Tensor._wrap
-        for p, a in zip(self.grad_params, r.grads):
-            p.grad = wrap(a, dev)
+        if self.grad_params:
+            for p, a in zip(self.grad_params, r.grads):
+                p.grad = wrap(a, dev)
         for t, a in zip(self.states, r.states):
             t._data = a
         if self.single:

@@ -116,7 +116,7 @@ class LoadedPlan:
 
     def _run(self, args: tuple, kwargs: dict) -> list:
         r = self._pf.plan.run(self._bind(args, kwargs), self._states)
-        self._states = r.states
+        self._states = list(r.states)
         self.grads = {o.of: Tensor._wrap(a, self.device)
                       for o, a in zip(self._pf.outputs[self._n_user:], r.grads, strict=True)}
         return r.outputs

@@ -20,7 +20,7 @@ from .cpu import inline
 from .cpu.c_kernel import CFusedKernel, Unsupported
 from .cpu.chunked import FusedCPUKernel
 from .group import FusedGroup
-from .plan import Plan, Signature
+from .plan import Plan, Result, Signature
 
 log = logging.getLogger("graphc.runtime")
 
@@ -150,7 +150,30 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     body = ["with _errstate(all='ignore'):"] + ["    " + ln for ln in em.lines]
     body.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     src = f"def plan({', '.join(args)}):\n" + "\n".join("    " + ln for ln in body) + "\n"
+    sig = signature or Signature.of(g)
+    src += _runner(args, sig)
+    em.env.update(_Result=Result, _new=tuple.__new__)
     exec(compile(src, "<graphc plan>", "exec"), em.env)
     stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls,
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
-    return Plan(g, src, em.env["plan"], device, stats, signature, replay)
+    return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"])
+
+
+def _runner(args: list[str], sig: Signature) -> str:
+    """`run(args, states) -> Result`: the plan's calling convention as generated code (no loops per call):
+    arguments and states unpacked, the results split into outputs, gradients and every state's new value."""
+    n_out, n_ret = sig.n_outputs, sig.n_outputs + sig.n_grads
+    states = args[sig.n_args:]
+    new = list(states)
+    for j, k in enumerate(sig.updates):
+        new[k] = f"r[{n_ret + j}]"
+
+    def tup(items: list[str]) -> str:
+        return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+    lines = ["def run(args, states):",
+             f"    {', '.join(args[:sig.n_args]) + ',' if sig.n_args else '_'} = args" if sig.n_args else "",
+             f"    {', '.join(states)}, = states" if states else "",
+             f"    r = plan({', '.join(args)})",
+             f"    return _new(_Result, ({tup([f'r[{i}]' for i in range(n_out)])}, "
+             f"{tup([f'r[{i}]' for i in range(n_out, n_ret)])}, {tup(new)}))"]
+    return "\n" + "\n".join(ln for ln in lines if ln) + "\n"

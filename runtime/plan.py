@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from graphc.config import config
 from graphc.ir import Graph
@@ -36,26 +37,26 @@ class Signature:
         return cls(n_args, len(g.outputs) - n_grads, n_grads, tuple(pos[s] for s, _ in g.updates))
 
 
-@dataclass
-class Result:
+class Result(NamedTuple):
     """What a call gives back: outputs, gradients, and every state's array after the call (updated or not)."""
 
-    outputs: list
-    grads: list
-    states: list
+    outputs: Sequence
+    grads: Sequence
+    states: Sequence
 
 
 class Plan:
     """A compiled graph: `run(args, states)`; calling it with all inputs gives the raw result tuple."""
 
     def __init__(self, graph: Graph, source: str, fn: Callable, device: str, stats: dict,
-                 signature: Signature | None = None, replay: bool = False) -> None:
+                 signature: Signature, replay: bool, runner: Callable[[Sequence, Sequence], Result]) -> None:
         self.graph = graph          # the optimized graph (fused nodes keep their subgraphs)
-        self.source = source        # the generated function's text
-        self.fn = fn
+        self.source = source        # the generated functions' text
+        self.fn = fn                # the plan on all inputs: (args..., states...) -> the raw result tuple
+        self._runner = runner       # the same, split: run(args, states) -> Result
         self.device = device
         self.stats = stats          # kernel counts and buffer figures
-        self.signature = signature or Signature.of(graph)
+        self.signature = signature
         self.replay = replay and device == "gpu"    # replay whole calls as a CUDA graph
         self._step = None           # the captured StepGraph, or False once capture was refused
         self.replay_refused: str | None = None      # and why it was
@@ -65,18 +66,13 @@ class Plan:
 
     def run(self, args: Sequence, states: Sequence = ()) -> Result:
         """Run on `args` and `states` (arrays on the plan's device); the given arrays are not replaced."""
-        sig = self.signature
-        n_ret = sig.n_outputs + sig.n_grads
         if self.replay and config.cuda_graph:
             step = self._captured(args, states)
             if step:
                 res = step([*args, *states])
-                return Result(list(res[:sig.n_outputs]), list(res[sig.n_outputs:n_ret]), list(step.state_buffers))
-        res = self.fn(*args, *states)
-        new = list(states)
-        for k, a in zip(sig.updates, res[n_ret:], strict=True):
-            new[k] = a
-        return Result(list(res[:sig.n_outputs]), list(res[sig.n_outputs:n_ret]), new)
+                n_out, sig = self.signature.n_outputs, self.signature
+                return Result(res[:n_out], res[n_out:n_out + sig.n_grads], step.state_buffers)
+        return self._runner(args, states)
 
     def _captured(self, args: Sequence, states: Sequence):
         """The step captured as a CUDA graph on the first call (False when capture was refused)."""

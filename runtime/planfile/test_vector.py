@@ -29,7 +29,7 @@ def run_plan(plan: Plan, inputs: Sequence, states: Sequence) -> list[np.ndarray]
     xp = array_module(plan.device)
     r = plan.run([_readonly(xp.asarray(a)) for a in inputs], [_readonly(xp.asarray(a)) for a in states])
     updated = [r.states[k] for k in plan.signature.updates]
-    return [np.array(to_host(a)) for a in r.outputs + r.grads + updated]
+    return [np.array(to_host(a)) for a in (*r.outputs, *r.grads, *updated)]
 
 
 def _readonly(a):
