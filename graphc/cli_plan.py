@@ -33,6 +33,8 @@ def add_plan_commands(subparsers: argparse._SubParsersAction) -> None:
     q = subparsers.add_parser("info", help="describe a saved plan: signature, ops, sizes, versions")
     q.add_argument("plan", help="the plan file")
     q.add_argument("--json", action="store_true", help="print the description as JSON")
+    q.add_argument("--graphml", metavar="OUT.graphml",
+                   help="also write the saved graph as GraphML (data and operator nodes), for graph tools")
     q.set_defaults(func=info_command)
 
 
@@ -63,6 +65,12 @@ def info_command(args: argparse.Namespace) -> int:
     except GraphcError as e:
         return _fail(e)
     d = planfile.describe(pf)
+    if args.graphml:
+        import networkx   # 0.2 s to import; only this option needs it
+        try:
+            networkx.write_graphml(pf.graph.to_networkx(), args.graphml)
+        except OSError as e:
+            return _fail(e)
     if args.json:
         print(json.dumps(d, indent=2, sort_keys=True))
         return 0

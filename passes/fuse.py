@@ -57,16 +57,16 @@ class _Fuser:
     def _descends(self, q: int, grp: _Group, cleared: set[int]) -> bool:
         """True when node q is reachable from a member of grp; `cleared` collects nodes known not to be."""
         stack = [q]
-        seen = [q]
+        seen = {q}
         while stack:
             k = stack.pop()
             if k in grp.members:
                 return True
             for p in self.preds[k]:
                 if p >= grp.first and p not in cleared and p not in seen:
-                    seen.append(p)
+                    seen.add(p)
                     stack.append(p)
-        cleared.update(seen)
+        cleared |= seen
         return False
 
     def can_merge(self, a: _Group, b: _Group) -> bool:
@@ -177,16 +177,20 @@ def fuse(g: Graph) -> None:
     roots = set(g.roots())
     replaced: dict[int, OpNode | None] = {}
     for k, grp in enumerate(sorted(groups, key=lambda grp: grp.first)):
-        order = sorted(grp.members)
-        for i in order:
+        nodes = [g.nodes[i] for i in sorted(grp.members)]
+        members = set(nodes)
+        results = [v for m in nodes for v in m.outputs if v in roots or any(u not in members for u in users.get(v, ()))]
+        if not results:      # dead code (dce removes it): nothing to fuse it into
+            continue
+        for i in grp.members:
             replaced[i] = None
-        replaced[order[-1]] = _make_fused(g, [g.nodes[i] for i in order], users, roots, k)
+        replaced[max(grp.members)] = _make_fused(nodes, results, k)
     g.nodes = [replaced.get(i, n) for i, n in enumerate(g.nodes) if replaced.get(i, n) is not None]
     toposort(g)   # a group's outputs may be read by nodes placed between its members
 
 
-def _make_fused(g: Graph, nodes: list[OpNode], users, roots, k: int) -> OpNode:
-    members = set(nodes)
+def _make_fused(nodes: list[OpNode], ext_outputs: list[Value], k: int) -> OpNode:
+    """A fused node computing `nodes` (in order) whose results are `ext_outputs`."""
     produced = {v for m in nodes for v in m.outputs}
     sub = Graph()
     inner: dict[Value, Value] = {}
@@ -201,8 +205,6 @@ def _make_fused(g: Graph, nodes: list[OpNode], users, roots, k: int) -> OpNode:
                     ext_inputs.append(v)
         outs = sub.append(m.op, m.attrs, [inner[v] for v in m.inputs], [v.type for v in m.outputs], m.loc, m.role)
         inner.update(zip(m.outputs, outs))
-    ext_outputs = [v for m in nodes for v in m.outputs
-                   if v in roots or any(u not in members for u in users.get(v, ()))]
     sub.outputs = [inner[v] for v in ext_outputs]
     name = f"fused{k}_" + "_".join(dict.fromkeys(m.op.name for m in nodes))[:48]
     last = nodes[-1]

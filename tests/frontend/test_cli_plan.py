@@ -81,6 +81,19 @@ def test_info_shows_signature_ops_sizes_and_versions(plans, capsys):
     assert main(["info", str(d / "missing.gcplan")]) == 1
 
 
+def test_info_exports_the_graph_as_graphml(plans, capsys):
+    import networkx as nx
+    d, _ = plans
+    assert main(["info", "--graphml", str(d / "step.graphml"), str(d / "step.gcplan")]) == 0
+    g = nx.read_graphml(d / "step.graphml")
+    ops = [a["op"] for _, a in g.nodes(data=True) if a["kind"] == "op"]
+    pf = load(d / "step.gcplan").graph
+    assert sorted(ops) == sorted(n.op.name for n in pf.nodes)
+    assert nx.is_directed_acyclic_graph(g)
+    inputs = [a["label"] for _, a in g.nodes(data=True) if a["kind"] == "input"]
+    assert "x" in inputs and "label" in inputs
+
+
 def test_cli_as_a_subprocess(plans):
     d, _ = plans
     r = subprocess.run([sys.executable, "-m", "graphc.cli_plan", "info", str(d / "predict.gcplan")],
