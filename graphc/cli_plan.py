@@ -66,7 +66,7 @@ def info_command(args: argparse.Namespace) -> int:
         return _fail(e)
     d = planfile.describe(pf)
     if args.graphml:
-        import networkx   # 0.2 s to import; only this option needs it
+        import networkx  # 0.2 s to import; only this option needs it
         try:
             networkx.write_graphml(pf.graph.to_networkx(), args.graphml)
         except OSError as e:
