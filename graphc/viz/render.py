@@ -5,8 +5,6 @@ import os
 import shutil
 from pathlib import Path
 
-import graphviz
-
 from graphc.ir.errors import GraphcError
 
 from .picture import to_dot
@@ -35,6 +33,11 @@ def render(obj: object, path: str | os.PathLike, **options) -> Path:
 
 def pipe(text: str, fmt: str) -> bytes:
     """Run `dot -T<fmt>` on DOT text and return its output."""
+    try:
+        import graphviz   # only rendering needs it: DOT text (to_dot) works without
+    except ImportError:
+        raise GraphvizNotFoundError("rendering needs the `graphviz` Python package (pip install graphviz) "
+                                    "and graphviz's `dot` program; " + INSTALL) from None
     if shutil.which("dot") is None:
         raise GraphvizNotFoundError("rendering needs graphviz's `dot` program, which is not on PATH; " + INSTALL)
     try:
