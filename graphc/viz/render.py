@@ -34,7 +34,7 @@ def render(obj: object, path: str | os.PathLike, **options) -> Path:
 def pipe(text: str, fmt: str) -> bytes:
     """Run `dot -T<fmt>` on DOT text and return its output."""
     try:
-        import graphviz   # only rendering needs it: DOT text (to_dot) works without
+        import graphviz  # only rendering needs it: DOT text (to_dot) works without
     except ImportError:
         raise GraphvizNotFoundError("rendering needs the `graphviz` Python package (pip install graphviz) "
                                     "and graphviz's `dot` program; " + INSTALL) from None
