@@ -1,4 +1,5 @@
-"""Pictures of the tutorial's training step: forward, gradient and update parts, and the fused plan.
+"""Pictures of the tutorial's training step: forward, gradient and update parts, and the fused plan (one box
+per fused kernel, and expanded to show each kernel's ops).
 
 Run: python examples/render_graphs.py [--out DIR] [--format svg|png|pdf|dot]
 Without graphviz's `dot` only the .dot files can be written (`apt-get install graphviz` for the rest).
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     os.makedirs(args.out, exist_ok=True)
     step = traced_step()
     jobs = [(step, f"step-{part}", {"part": part}) for part in ("forward", "gradient", "update", "all")]
-    jobs += [(step.plan, "step-plan", {}), (step.plan, "step-plan-collapsed", {"collapse_fused": True})]
+    jobs += [(step.plan, "step-plan", {}), (step.plan, "step-plan-expanded", {"collapse_fused": False})]
     written = []
     for obj, name, options in jobs:
         path = os.path.join(args.out, f"{name}.{args.format}")

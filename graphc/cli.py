@@ -55,7 +55,7 @@ def render_command(args: argparse.Namespace) -> int:
 
 def _check_part(obj: object, part: str, path: str) -> None:
     """Refuse to write an empty picture: plans saved for inference have no gradient or update part."""
-    if part != "all" and not build_scene(resolve(obj)[0], part, True).items:
+    if part != "all" and not build_scene(resolve(obj).graph, part, True).items:
         raise GraphcError(f"{path} has no {part} part to draw (a plan dumped with optimize_for_inference=True "
                           "keeps only the forward computation)")
 

@@ -110,8 +110,9 @@ class Trace:
         params = gm.attached_tensors()
         wrt = [self.value_of(p) for p in params]
         n = len(self.graph.nodes)
-        grads = derive(self.graph, [self.value_of(y) for y in ys], [self.value_of(d) for d in dys], wrt,
-                       start=start or 0, role=GRADIENT)
+        y_vals, dy_vals = [self.value_of(y) for y in ys], [self.value_of(d) for d in dys]
+        grads = derive(self.graph, y_vals, dy_vals, wrt, start=start or 0, role=GRADIENT)
+        _name_gradients(self.graph.nodes[n:], y_vals, dy_vals, wrt, grads)
         if not self.symbolic:
             sub = Graph()
             sub.nodes = self.graph.nodes[n:]
@@ -175,6 +176,24 @@ class _Compiled:
         if self.single:
             return wrap(r.outputs[0], dev)
         return _unflatten(self.structure, [wrap(a, dev) for a in r.outputs])
+
+
+def _name_gradients(new_nodes, ys: list[Value], dys: list[Value], wrt: list[Value], grads: list) -> None:
+    """Name what a backward made, as the tutorial's figures do: the value differentiated (`loss` unless the
+    user named it), its seed of ones (`∂loss/∂loss`) and each parameter's gradient (`∂loss/∂w`), so that
+    printed graphs, pictures and plan files say what each gradient is."""
+    top = "loss"
+    if len(ys) == 1:
+        y, dy = ys[0], dys[0]
+        if y.name is None and y.kind == "op":
+            y.name = "loss"
+        top = y.label()
+        if dy.name is None and dy.kind == "const" and bool((dy.data == 1).all()):
+            dy.name = f"∂{top}/∂{top}"
+    made = {v for node in new_nodes for v in node.outputs}
+    for w, g in zip(wrt, grads):
+        if g is not None and g in made and g.name is None:
+            g.name = f"∂{top}/∂{w.label()}"
 
 
 def _flatten(obj, leaves: list) -> object:
@@ -309,8 +328,18 @@ class trace:
         dump_trace(self, file, **kwargs)
 
     def _repr_svg_(self) -> str | None:
-        """Jupyter: the traced graph as SVG (None when graphviz's dot is missing)."""
-        return viz.repr_svg(self) if self._last is not None else None
+        """Jupyter: the traced forward graph as SVG (None when graphviz's dot is missing); the gradient and
+        update parts are one call away: `graphc.viz.render(fn, "step.svg", part="all")`."""
+        return viz.repr_svg(self, part="forward") if self._last is not None else None
+
+    def __repr__(self) -> str:
+        name = getattr(self.__wrapped__, "__name__", "function")
+        if self._last is None:
+            return f"<trace {name}: not traced yet>"
+        n = len(self._cache)
+        plan = self._last.plan
+        return (f"<trace {name}: {n} signature{'s' if n != 1 else ''}, {plan.device} plan "
+                f"{plan.stats['nodes']} nodes, {plan.stats['fused_groups']} fused>")
 
     @property
     def graph(self) -> Graph:

@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from . import viz
 from .device import Device, get_device
 from .ir.errors import DTypeError, GraphcTypeError, ShapeError, TraceError
 from .passes.dce import dce
@@ -35,6 +36,8 @@ class LoadedPlan:
         self._states = [device.xp.array(a) for a in pf.state_arrays]
         self._n_user = sum(o.kind == "output" for o in pf.outputs)
         self.grads: dict[str, Tensor] = {}
+        for g in (pf.graph, pf.plan.graph):   # printed graphs and pictures show the outputs' names
+            _name_outputs(g, pf.outputs)
 
     # ---- description ---------------------------------------------------------------------------------
     @property
@@ -95,6 +98,11 @@ class LoadedPlan:
             new[specs[name]] = a.astype(spec.dtype)
         for i, a in new.items():
             self._states[i] = self.device.xp.asarray(a)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the plan's forward graph as SVG (None when graphviz's dot is missing); the other parts
+        are one call away: `graphc.viz.render(plan, "plan.svg", part="all")`."""
+        return viz.repr_svg(self, part="forward")
 
     def __repr__(self) -> str:
         ins = ", ".join(map(str, self._pf.inputs))
@@ -175,6 +183,13 @@ class LoadedPlan:
                       auto_metadata="created" in pf.metadata)
 
 
+def _name_outputs(g, specs: list[IOSpec]) -> None:
+    """Give unnamed results the names the file's signature has for them (a gradient: ∂loss/∂ its state)."""
+    for spec, v in zip(specs, g.outputs, strict=True):
+        if v.kind == "op" and (v.name is None or spec.kind == "output"):
+            v.name = spec.name if spec.kind == "output" else v.name or f"∂loss/∂{spec.of}"
+
+
 def load(path: PathOrFile, device: str | Device | None = None, verify: bool = False) -> LoadedPlan:
     """Load a plan file (a path or a binary file object) to run on `device`.
 
@@ -201,7 +216,7 @@ _MEGENGINE_NAMING_OPTIONS = frozenset({"keep_var_name", "keep_opr_name", "keep_p
 
 
 def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = None,
-               output_names: Sequence[str] | None = None, optimize_for_inference: bool = True,
+               output_names: Sequence[str] | None = None, optimize_for_inference: bool | None = None,
                with_test_vector: bool = True, test_inputs: Sequence | Mapping | None = None,
                user_info: object = None, enable_metadata: bool = True, append: bool = False,
                strip_info_file: str | os.PathLike | None = None, **megengine_options) -> None:
@@ -209,7 +224,10 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
 
     optimize_for_inference=True keeps only what the returned outputs need (no gradients or state
     updates; parameters are kept as fixed state); False keeps the whole training step, which the loaded
-    plan then performs on every call. The test vector uses `test_inputs` or seeded random inputs.
+    plan then performs on every call. The default (None) is False for a function that updates state or
+    leaves gradients (a training step stays one) and True otherwise. Outputs are named `output_names`, else
+    by their names in the trace (`loss`), else output0, output1, ... The test vector uses `test_inputs` or
+    seeded random inputs.
     user_info must be JSON data. strip_info_file receives the JSON description `graphc info --json` prints.
     """
     unknown = {k for k in megengine_options
@@ -219,6 +237,8 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     if append:
         raise GraphcTypeError("dump(append=True) is not supported: a plan file holds exactly one plan")
     c = traced._require()
+    if optimize_for_inference is None:
+        optimize_for_inference = not (c.graph.updates or c.grad_params)
     # The traced graph is saved, not the optimized one: loading compiles the same graph the live function
     # compiled (so the same plan and the same numbers), the file names only ops of the stable op set (no
     # fused-kernel form that later fusion passes may change), and later optimizers improve old files.
@@ -243,8 +263,8 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     args = list(arg_names) if arg_names is not None else _unique([v.name or f"arg{i}" for i, v in
                                                                   enumerate(g.inputs[:n_args])])
     if output_names is None:
-        output_names = [f"output{i}" if i < c.n_out else f"grad{i - c.n_out}"
-                        for i in range(len(g.outputs) - len(grad_of))]
+        output_names = _unique([_output_name(v, i) if i < c.n_out else f"grad{i - c.n_out}"
+                                for i, v in enumerate(g.outputs[:len(g.outputs) - len(grad_of)])])
     tv = None
     if with_test_vector and not planfile.has_random_ops(g):
         ins = _test_inputs(g.inputs[:n_args], args, test_inputs)
@@ -261,6 +281,11 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     if strip_info_file is not None and isinstance(file, (str, os.PathLike)):
         with open(strip_info_file, "w") as f:
             json.dump(planfile.describe(planfile.read(file)), f, indent=2, sort_keys=True)
+
+
+def _output_name(v, i: int) -> str:
+    """A result's name in the trace (`loss`) when it is an identifier, else output<i>."""
+    return v.name if v.kind == "op" and v.name and v.name.isidentifier() else f"output{i}"
 
 
 def _unique(names: list[str]) -> list[str]:

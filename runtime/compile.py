@@ -17,4 +17,12 @@ def compile_graph(g: Graph, opt_level: int = 3, device: str = "cpu", signature: 
     sig = signature or Signature.of(g)
     opt = g.copy()
     optimize(opt, opt_level, device=device)
+    _keep_names(g, opt)
     return lower(opt, device, sig, replay)
+
+
+def _keep_names(g: Graph, opt: Graph) -> None:
+    """Results that passes replaced (a fused kernel's output for `loss`) keep their names in the plan's graph."""
+    for old, new in zip(g.roots(), opt.roots()):
+        if old.name is not None and new.name is None and new.kind == "op":
+            new.name = old.name

@@ -50,9 +50,9 @@ def pipe(text: str, fmt: str) -> bytes:
         raise GraphcError(f"graphviz's `dot` failed: {err or e}") from None
 
 
-def repr_svg(obj: object) -> str | None:
+def repr_svg(obj: object, **options) -> str | None:
     """SVG text for Jupyter's inline display, or None (so the text form shows) when `dot` is missing."""
     try:
-        return pipe(to_dot(obj), "svg").decode()
+        return pipe(to_dot(obj, **options), "svg").decode()
     except GraphvizNotFoundError:
         return None

@@ -1,11 +1,14 @@
 """The picture before it becomes DOT: operator items (fused subgraphs opened or not), groups, parts."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from graphc.ir import FORWARD, GRADIENT, UPDATE, Graph, OpNode, Value
 
 PARTS = {"forward": {FORWARD}, "gradient": {GRADIENT}, "update": {UPDATE}, "all": {FORWARD, GRADIENT, UPDATE}}
+# A backward's seed of ones is named ∂loss/∂loss (graphc.jit names it so): the picture links it to `loss`.
+SEED = re.compile(r"^∂(.+)/∂\1$")
 
 
 @dataclass(eq=False)
@@ -46,11 +49,17 @@ class Scene:
     outputs: list[Value]
     updates: list[tuple[Value, Value]]
     wanted: set[str]
+    params: set[Value] = field(default_factory=set)   # drawn as parameters
+    unread: list[Value] = field(default_factory=list)  # inputs nothing reads (drawn with the forward part)
+    seeds: list[tuple[Value, Value]] = field(default_factory=list)   # (loss, its gradient seed)
     folded: set[Value] = field(default_factory=set)   # values only folded copies read: not drawn
 
 
-def build_scene(g: Graph, part: str, collapse_fused: bool) -> Scene:
-    """Flatten `g` (opening fused subgraphs unless collapsed) and keep the items of `part`."""
+def build_scene(g: Graph, part: str, collapse_fused: bool, states: frozenset[Value] = frozenset()) -> Scene:
+    """Flatten `g` (opening fused subgraphs unless collapsed) and keep the items of `part`.
+
+    Parameters are the states a step updates or the forward computation reads (a plan's weights); other
+    states, such as a learning rate only the update reads, are drawn as inputs."""
     if part not in PARTS:
         raise ValueError(f"part must be one of {sorted(PARTS)}, got {part!r}")
     items: list[Item] = []
@@ -59,7 +68,35 @@ def build_scene(g: Graph, part: str, collapse_fused: bool) -> Scene:
     _flatten(g.nodes, {}, None, items, groups, home, collapse_fused)
     wanted = PARTS[part]
     kept = [it for it in items if it.roles & wanted]
-    return Scene(kept, groups, home, list(g.inputs), list(g.outputs), list(g.updates), wanted)
+    read = {v for it in items for v in it.ins}
+    params = {s for s, _ in g.updates} | (states & _forward_reads(g.nodes))
+    unread = [v for v in g.inputs if v not in read]
+    return Scene(kept, groups, home, list(g.inputs), list(g.outputs), list(g.updates), wanted, params, unread,
+                 _seeds(items))
+
+
+def _forward_reads(nodes: list[OpNode]) -> set[Value]:
+    """Values read by a forward op, looking inside fused kernels (a kernel may mix forward and update ops)."""
+    out: set[Value] = set()
+    for n in nodes:
+        sub = n.attrs.get("subgraph") if n.op.name == "fused" else None
+        if isinstance(sub, Graph):
+            inner = _forward_reads(sub.nodes)
+            out.update(v for v, s in zip(n.inputs, sub.inputs) if s in inner)
+        elif n.role == FORWARD:
+            out.update(n.inputs)
+    return out
+
+
+def _seeds(items: list[Item]) -> list[tuple[Value, Value]]:
+    """(loss, seed) for each value named ∂loss/∂loss read by an item, when an item made a value named loss."""
+    made = {v.name: v for it in items for v in it.outs if v.name}
+    out = []
+    for v in dict.fromkeys(v for it in items for v in it.ins if v.name):
+        m = SEED.match(v.name)
+        if m and m.group(1) in made:
+            out.append((made[m.group(1)], v))
+    return out
 
 
 def _flatten(nodes: list[OpNode], alias: dict[Value, Value], ctx: Group | None, items: list[Item],

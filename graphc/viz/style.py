@@ -19,6 +19,8 @@ KERNEL = {"fillcolor": "#f1ebfb", "color": "#7e57c2"}
 FOLD = {"shape": "box3d", "style": "filled,dashed"}
 UPDATE_EDGE = {"style": "dashed", "color": ROLE_LINE[UPDATE], "fontcolor": ROLE_LINE[UPDATE],
                "constraint": "false", "label": "update", "fontsize": "8"}
+SEED_EDGE = {"style": "dashed", "color": ROLE_LINE[GRADIENT], "fontcolor": ROLE_LINE[GRADIENT], "label": "backward",
+             "fontsize": "8", "tooltip": "backward starts here: the gradient of the loss with respect to itself is 1"}
 
 # The tutorial draws arithmetic as symbols ("*", "+"); everything else keeps its registry name.
 SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "neg": "neg", "pow": "**", "matmul": "@",
@@ -48,7 +50,7 @@ def value_label(v: Value, shapes: bool) -> list[str]:
 
 def value_tooltip(v: Value, kind: str, loc: str | None) -> str:
     """Hover text: what the value is and where the user's code made it."""
-    what = {"param": "parameter (state updated by the step)", "input": "input", "const": "constant",
+    what = {"param": "parameter (state kept between calls)", "input": "input", "const": "constant",
             "value": "value", "boundary": "value computed in another part"}[kind]
     return f"{what} {v.label()}: {v.dtype}{list(v.shape)}" + (f"\n{loc}" if loc else "")
 
@@ -77,7 +79,7 @@ def _short(a: object) -> str:
 
 
 def legend_entries(data_kinds: set[str], roles: set[str], kernels: bool, folds: bool, outputs: bool,
-                   updates: bool) -> list[tuple[str, dict]]:
+                   updates: bool, seeds: bool = False) -> list[tuple[str, dict]]:
     """(label, node attributes) for each convention the picture uses."""
     names = {"input": "input", "param": "parameter", "const": "constant", "value": "value",
              "boundary": "from another part"}
@@ -92,6 +94,9 @@ def legend_entries(data_kinds: set[str], roles: set[str], kernels: bool, folds: 
         out.append(("fused kernel", {"shape": "box", "style": "rounded,filled", **KERNEL}))
     if folds:
         out.append(("repeated blocks", {**FOLD, "fillcolor": "#eeeeee"}))
+    if seeds:
+        out.append(("- - > backward from the loss", {"shape": "plaintext", "style": "solid",
+                                                     "fontcolor": ROLE_LINE[GRADIENT]}))
     if updates:
         out.append(("- - > state update", {"shape": "plaintext", "style": "solid", "fontcolor": ROLE_LINE[UPDATE]}))
     return out
@@ -106,8 +111,9 @@ def role_cluster(role: str) -> dict:
 
 def kernel_cluster(name: str, elements: int, ops: list[str]) -> dict:
     """Attributes of a fused kernel's cluster: its name and element count on the label."""
-    tip = f"fused kernel {name}: {len(ops)} ops over {elements:,} elements\n" + " ".join(op_summary(ops, 99))
-    return {"label": f"{name} · {elements:,} elements", "style": "rounded,filled", "fontsize": "10",
+    count = f"{elements:,} element{'' if elements == 1 else 's'}"
+    tip = f"fused kernel {name}: {len(ops)} ops over {count}\n" + " ".join(op_summary(ops, 99))
+    return {"label": f"{name} · {count}", "style": "rounded,filled", "fontsize": "10",
             "labelloc": "t", **KERNEL, "tooltip": tip}
 
 

@@ -1,7 +1,7 @@
 """Deciding the picture's nodes and edges: operator boxes, data nodes, their clusters and copies."""
 from __future__ import annotations
 
-from graphc.ir import FORWARD, UPDATE, Value
+from graphc.ir import FORWARD, GRADIENT, UPDATE, Value
 
 from . import style
 from .dot import ROOT, ClusterTree, attr_list
@@ -13,9 +13,9 @@ NEAR = 40     # in compact pictures, readers further than this many operators ge
 class Writer:
     """Collects node statements (filed by cluster) and edges for one scene."""
 
-    def __init__(self, scene: Scene, params: set[Value], shapes: bool, group_roles: bool, compact: bool) -> None:
+    def __init__(self, scene: Scene, shapes: bool, group_roles: bool, compact: bool) -> None:
         self.s = scene
-        self.params = params
+        self.params = scene.params
         self.shapes = shapes
         self.group_roles = group_roles
         self.compact = compact
@@ -37,12 +37,15 @@ class Writer:
     def build(self) -> None:
         """Fill `clusters` and `edges`."""
         s = self.s
-        if FORWARD in s.wanted:   # every input belongs to the forward picture, read or not
-            self.values.update((v, None) for v in s.inputs if v not in s.folded)
+        if FORWARD in s.wanted:   # an input nothing reads is still part of the forward signature
+            self.values.update((v, None) for v in s.unread if v not in s.folded)
         for it in s.items:
             self.values.update((v, None) for v in it.ins + it.outs)
         updates = s.updates if UPDATE in s.wanted else []
         self.values.update((v, None) for u in updates for v in u)
+        # The gradient part starts from the loss: a dashed edge from it to the backward's seed.
+        seeds = [(y, d) for y, d in s.seeds if d in self.values] if GRADIENT in s.wanted else []
+        self.values.update((y, None) for y, _ in seeds)
         if self.compact:
             self.as_edges = self._one_use(set(s.outputs) | {v for u in updates for v in u})
             for v in self.as_edges:
@@ -58,14 +61,40 @@ class Writer:
             prod = self.producer.get(v)
             target = self._ref(st, self.home_at.get(v, 0), self._top_cluster(prod) if prod else ROOT)
             self.edges.append(f"v{v.id} -> {target} {attr_list(style.UPDATE_EDGE)};")
+        for y, d in seeds:
+            self.edges.append(f"v{y.id} -> v{d.id} {attr_list(style.SEED_EDGE)};")
+        self._results_below_kernels()
         self.has_outputs = bool(outputs & self.values.keys())
         self.has_updates = bool(updates)
+        self.has_seeds = bool(seeds)
 
     def legend(self, folded: bool) -> list[tuple[str, dict]]:
         """Legend entries for what was drawn."""
         roles = {r for it in self.s.items for r in it.roles}
         return style.legend_entries(self.kinds, roles, bool(self.drawn_groups), folded, self.has_outputs,
-                                    self.has_updates)
+                                    self.has_updates, self.has_seeds)
+
+    def _results_below_kernels(self) -> None:
+        """An opened kernel's results are drawn below its whole cluster (invisible edges from its ops), so
+        data keeps flowing down rather than leaving the cluster sideways halfway."""
+        members: dict[Group, list[Item]] = {}
+        for it in self.s.items:
+            if it.group is not None and it.kernel is None:
+                members.setdefault(_outermost(it.group), []).append(it)
+        for v in self.values:
+            prod = self.producer.get(v)
+            if prod is None or prod.group is None or prod.kernel is not None:
+                continue
+            top, home = _outermost(prod.group), self.s.home.get(v)
+            while home is not None and home is not top:
+                home = home.parent
+            if home is None:   # made inside the kernel, drawn outside it: below every op not reading it
+                reach = {v}
+                for it in members[top]:
+                    if reach.intersection(it.ins):
+                        reach.update(it.outs)
+                    elif it is not prod and not reach.intersection(it.outs):
+                        self.edges.append(f"{it.key} -> v{v.id} [style=invis];")
 
     # -- compact pictures ----------------------------------------------------------------------------
     def _one_use(self, keep: set[Value]) -> dict[Value, int]:
@@ -173,3 +202,9 @@ class Writer:
         if prod is not None and kind == "value":
             return a, self._top_cluster(prod)
         return a, ROOT
+
+
+def _outermost(grp: Group) -> Group:
+    while grp.parent is not None:
+        grp = grp.parent
+    return grp

@@ -265,9 +265,9 @@ def test_traced_function_its_plan_and_an_eager_tape():
 
 
 # ---- fused plans -----------------------------------------------------------------------------------------
-def test_fused_group_is_a_cluster_with_kernel_name_and_element_count():
+def test_fused_group_expanded_is_a_cluster_with_kernel_name_and_element_count():
     g = fused_graph()
-    nodes, edges, clusters = parse_dot(viz.to_dot(g))
+    nodes, edges, clusters = parse_dot(viz.to_dot(g, collapse_fused=False))
     (attrs, members), = [c for k, c in clusters.items() if k.startswith("cluster_f")]
     assert attrs["label"] == "k0_mul_add_tanh · 1,024 elements"
     inside = {nodes[m]["label"].split("\\n")[0] for m in members}
@@ -280,8 +280,8 @@ def test_fused_group_is_a_cluster_with_kernel_name_and_element_count():
     assert "fused kernel" in {nodes[n]["label"] for n in clusters["cluster_legend"][1]}
 
 
-def test_fused_group_collapsed_to_one_box():
-    nodes, edges, clusters = parse_dot(viz.to_dot(fused_graph(), collapse_fused=True))
+def test_fused_group_collapsed_to_one_box_by_default():
+    nodes, edges, clusters = parse_dot(viz.to_dot(fused_graph()))
     (attrs, members), = [c for k, c in clusters.items() if k.startswith("cluster_f")]
     assert attrs["label"] == "k0_mul_add_tanh · 1,024 elements"
     assert len(members) == 1 and nodes[members[0]]["label"] == "mul add tanh"

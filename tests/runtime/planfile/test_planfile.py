@@ -78,7 +78,7 @@ def test_training_step_for_inference_keeps_outputs_only(tmp_path):
     step, params, batches = mlp_step()
     step(*batches[0])
     path = tmp_path / "infer.gcplan"
-    dump_trace(step, path)                     # optimize_for_inference=True
+    dump_trace(step, path, optimize_for_inference=True)   # asked for: a training step keeps its updates otherwise
     loaded = load(path, verify=True)
     assert not loaded.is_training_step
     assert {n.role for n in loaded.graph.nodes} == {"forward"}
