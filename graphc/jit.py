@@ -212,7 +212,19 @@ def _flatten(obj, leaves: list) -> object:
         hash(obj)
     except TypeError:
         raise TraceError(f"traced function argument {obj!r} is neither a Tensor nor hashable") from None
-    return ("py", obj)
+    return ("py", obj, type(obj))   # the type too: 1, 1.0 and True are equal keys but trace differently
+
+
+_LIST_NOTE = ", and list operators are Python's (`x + x` concatenates)"
+
+
+def _static_kind(obj: object) -> str | None:
+    """"number" or "list"/"tuple" (one holding numbers) for arguments a user likely meant as tensors."""
+    if isinstance(obj, (int, float, np.number)) and not isinstance(obj, (bool, np.bool_)):
+        return "number"
+    if isinstance(obj, (list, tuple)) and any(_static_kind(o) for o in obj):
+        return type(obj).__name__
+    return None
 
 
 def _unflatten(spec, leaves: list) -> object:
@@ -243,6 +255,7 @@ class trace:
         self._cache: dict[tuple, _Compiled] = {}
         self._last: _Compiled | None = None
         self._last_sig: tuple | None = None   # (structure, tensor types) of the last traced call
+        self._warned: set[str] = set()        # arguments already warned about (Python numbers, lists)
         self.traces = 0
         if function is not None:
             functools.update_wrapper(self, function)
@@ -263,6 +276,7 @@ class trace:
             leaves = list(args)
             spec = ("tuple", (("tuple", (("T",),) * len(args)), ("dict", ())))
         else:
+            self._warn_static(args, kwargs)
             leaves = []
             spec = _flatten((args, kwargs), leaves)
             key = (spec, tuple((t._data.shape, t._data.dtype, t._device.name) for t in leaves))
@@ -276,6 +290,19 @@ class trace:
             return self._trace(key, spec, leaves, args, kwargs)
         self._last = compiled
         return compiled.run(leaves)
+
+    def _warn_static(self, args: tuple, kwargs: dict) -> None:
+        """Warn once per argument given as a Python number or list: it is traced as a constant."""
+        names = _arg_names(self.__wrapped__, len(args))
+        for name, a in [*zip(names, args), *kwargs.items()]:
+            kind = _static_kind(a)
+            if kind is None or name in self._warned:
+                continue
+            self._warned.add(name)
+            fn = getattr(self.__wrapped__, "__name__", "function")
+            warnings.warn(f"{fn}: argument {name!r} is a Python {kind}, which a trace takes as a constant: the "
+                          f"function is traced again for each new value{_LIST_NOTE if kind != 'number' else ''}; "
+                          f"pass a Tensor (graphc.Tensor({name})) to make it an input", stacklevel=3)
 
     def _stale(self, compiled: _Compiled) -> bool:
         """Run the trace's guards; a stale trace is dropped (and logged) so the call retraces."""

@@ -54,8 +54,10 @@ class Tensor:
     # ---- properties -------------------------------------------------------------------------------
     def _value(self):
         if self._data is None:
-            raise TraceError(f"reading the value of a tensor inside a symbolic trace is not possible; "
-                             f"return it from the traced function instead (at {user_location()})")
+            raise TraceError(f"reading the value of a tensor inside a symbolic trace is not possible "
+                             f"(at {user_location()}); return the tensor from the traced function and read it "
+                             "after the call, or trace with @trace(symbolic=False), which runs the first call "
+                             "eagerly so values can be read then")
         return self._data
 
     def _meta(self):

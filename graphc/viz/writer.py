@@ -94,7 +94,7 @@ class Writer:
                     if reach.intersection(it.ins):
                         reach.update(it.outs)
                     elif it is not prod and not reach.intersection(it.outs):
-                        self.edges.append(f"{it.key} -> v{v.id} [style=invis];")
+                        self.edges.append(f"{it.key} -> v{v.id} {attr_list({'style': 'invis'})};")
 
     # -- compact pictures ----------------------------------------------------------------------------
     def _one_use(self, keep: set[Value]) -> dict[Value, int]:

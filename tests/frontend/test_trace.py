@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -133,10 +134,33 @@ def test_retrace_on_dtype_and_python_argument():
     @trace
     def f(x, k):
         return x * k
-    assert f(Tensor([1.0]), 2).tolist() == [2.0]
-    assert f(Tensor([1.0]), 3).tolist() == [3.0]          # a new Python value is a new signature
-    assert f(Tensor([1], dtype="int32"), 3).tolist() == [3]
-    assert f.traces == 3
+    with pytest.warns(UserWarning, match="argument 'k' is a Python number"):
+        assert f(Tensor([1.0]), 2).tolist() == [2.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                     # said once per argument
+        assert f(Tensor([1.0]), 3).tolist() == [3.0]      # a new Python value is a new signature
+        assert f(Tensor([1], dtype="int32"), 3).tolist() == [3]
+        assert f(Tensor([1], dtype="int32"), 3.0).dtype == np.float32   # 3.0 == 3, but not the same trace
+    assert f.traces == 4
+
+
+def test_python_list_argument_warns_naming_it_and_retraces_on_a_new_value():
+    @trace
+    def f(x):
+        return x + x
+    with pytest.warns(UserWarning, match=r"argument 'x' is a Python list.*concatenates.*graphc\.Tensor\(x\)"):
+        assert f([1.0, 2.0]) == [1.0, 2.0, 1.0, 2.0]      # Python's list +, as the warning says
+    assert f([1.0, 3.0]) == [1.0, 3.0, 1.0, 3.0] and f.traces == 2
+    assert f(Tensor([1.0, 2.0])).tolist() == [2.0, 4.0]
+
+
+def test_flags_and_tensor_lists_are_not_warned_about():
+    @trace
+    def f(xs, flag, mode="sum"):
+        return xs[0] + xs[1] if flag else xs[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert f([Tensor(1.0), Tensor(2.0)], True, mode="sum").item() == 3.0
 
 
 def test_repeated_retraces_warn():
@@ -158,12 +182,13 @@ def test_python_control_flow_runs_at_trace_time():
     assert f(Tensor(1.0), False).item() == 7.0
 
 
-def test_reading_a_value_inside_a_symbolic_trace_names_the_line():
+def test_reading_a_value_inside_a_symbolic_trace_names_the_line_and_says_how():
     @trace
     def f(x):
         return (x * 2.0).item()
-    with pytest.raises(graphc.TraceError, match=r"test_trace\.py:\d+"):
+    with pytest.raises(graphc.TraceError, match=r"test_trace\.py:\d+") as e:
         f(Tensor(1.0))
+    assert "trace(symbolic=False)" in str(e.value) and "return the tensor from the traced function" in str(e.value)
 
 
 def test_non_symbolic_trace_can_read_values_on_the_first_call():
@@ -194,7 +219,8 @@ def test_outputs_keep_python_structure_and_kwargs():
     @trace
     def f(x, *, scale):
         return {"a": x * scale, "b": [x + 1.0, (x - 1.0,)]}
-    out = f(Tensor([1.0]), scale=3.0)
+    with pytest.warns(UserWarning, match="argument 'scale' is a Python number"):
+        out = f(Tensor([1.0]), scale=3.0)
     assert out["a"].tolist() == [3.0] and out["b"][0].tolist() == [2.0] and out["b"][1][0].tolist() == [0.0]
 
 
