@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import viz
-from .cli_plan import add_plan_commands
+from . import __version__, viz
+from .cli_plan import add_plan_commands, fail, quiet_broken_pipe
 from .ir.errors import GraphcError
 from .saved_plan import load
 from .viz.scene import PARTS, build_scene
@@ -28,7 +28,8 @@ def add_render_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--part", choices=list(PARTS), default="all", help="which part to draw (default: all)")
     p.add_argument("--optimized", action="store_true",
                    help="draw the compiled plan (fused kernels as clusters) instead of the saved graph")
-    p.add_argument("--collapse-fused", action="store_true", help="draw each fused kernel as one box")
+    p.add_argument("--expand-fused", action="store_true",
+                   help="with --optimized: draw each fused kernel's ops (default: one box per kernel)")
     p.add_argument("--no-shapes", action="store_true", help="leave dtypes and shapes off the data nodes")
     fold = p.add_mutually_exclusive_group()
     fold.add_argument("--fold", action="store_true", default=None, help="fold repeated blocks (default: large graphs)")
@@ -43,12 +44,10 @@ def render_command(args: argparse.Namespace) -> int:
         loaded = load_plan_file(args.plan)
         obj = loaded.plan if args.optimized else loaded
         _check_part(obj, args.part, args.plan)
-        viz.render(obj, out, part=args.part, shapes=not args.no_shapes, collapse_fused=args.collapse_fused,
+        viz.render(obj, out, part=args.part, shapes=not args.no_shapes, collapse_fused=not args.expand_fused,
                    fold=args.fold)
     except (GraphcError, OSError, ValueError) as e:
-        msg = str(e) if isinstance(e, GraphcError) else f"{type(e).__name__}: {e}"
-        print(f"graphc: error: {msg}", file=sys.stderr)
-        return 1
+        return fail(e)
     print(f"wrote {out}")
     return 0
 
@@ -67,9 +66,24 @@ def load_plan_file(path: str) -> object:
     return load(path)
 
 
+EXAMPLES = """examples:
+  graphc info step.gcplan                         signature, ops, sizes and versions of a plan file
+  graphc run step.gcplan -i x=x.npy -i y=y.npy -o out.npz
+  graphc run step.gcplan -i batch.npz --save next.gcplan
+                                                  inputs by name from an .npz; keep the trained state
+  graphc render step.gcplan -o step.svg --part gradient
+
+`graphc COMMAND --help` describes a command. Plan files are written by a traced function's
+.dump(path) (graphc.jit.trace) and loaded in Python with graphc.load(path)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `graphc` argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="graphc", description="graphc: a static computation-graph compiler")
+    parser = argparse.ArgumentParser(prog="graphc", epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     description="graphc: a static computation-graph compiler. These commands "
+                                                 "work on saved plan files without the code that made them.")
+    parser.add_argument("--version", action="version", version=f"graphc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_render_command(sub)
     add_plan_commands(sub)
@@ -79,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `graphc` console script."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    return quiet_broken_pipe(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,12 +21,14 @@ from .saved_plan import load
 
 def add_plan_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register the `run` and `info` subcommands."""
-    p = subparsers.add_parser("run", help="run a saved plan on inputs read from .npy files",
-                              description="Run a saved plan. Inputs are NAME=FILE.npy (or FILE.npy in the "
-                                          "plan's input order); .npz files give the array of that name.")
+    p = subparsers.add_parser("run", help="run a saved plan on inputs read from .npy or .npz files",
+                              description="Run a saved plan. An input is NAME=FILE.npy, or FILE.npy for the "
+                                          "next input in the plan's order; FILE.npz fills every input it holds "
+                                          "by name (NAME=FILE.npz: the array of that name, or its only one). "
+                                          "An array of another dtype is cast to the plan's, with a note.")
     p.add_argument("plan", help="the plan file")
-    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE",
-                   help="an input array (.npy, or .npz holding it by name)")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]FILE",
+                   help="input arrays: NAME=FILE.npy, FILE.npy (next input in order) or FILE.npz (by name)")
     p.add_argument("--output", "-o", metavar="OUT.npz", help="write the outputs to this .npz file")
     p.add_argument("--device", choices=planfile.DEVICES, help="where to run (default: where it was saved)")
     p.add_argument("--verify", action="store_true", help="check the plan against its test vector first")
@@ -42,8 +46,13 @@ def run_command(args: argparse.Namespace) -> int:
     """`graphc run`: load the plan, feed it the input files, print (and save) its outputs."""
     try:
         plan = load(args.plan, device=args.device, verify=args.verify)
-        feeds = _read_inputs(args.input, [s.name for s in plan.inputs])
-        results = plan.run(**feeds)
+        feeds = _cast_inputs(_read_inputs(args.input, [s.name for s in plan.inputs]), plan.inputs)
+        try:
+            results = plan.run(**feeds)
+        except GraphcError:
+            raise
+        except Exception as e:   # IndexError, MemoryError, ...: one line, as every other refusal
+            raise GraphcError(f"running the plan failed: {message(e)}") from e
         for name, a in results.items():
             print(f"{name}: {_summary(a)}")
         if args.output:
@@ -54,7 +63,7 @@ def run_command(args: argparse.Namespace) -> int:
             state = " with its updated state" if plan.is_training_step else ""
             print(f"wrote the plan{state} to {args.save}")
     except (GraphcError, OSError, ValueError) as e:
-        return _fail(e)
+        return fail(e)
     return 0
 
 
@@ -63,14 +72,14 @@ def info_command(args: argparse.Namespace) -> int:
     try:
         pf = planfile.read(args.plan)
     except GraphcError as e:
-        return _fail(e)
+        return fail(e)
     d = planfile.describe(pf)
     if args.graphml:
         import networkx  # 0.2 s to import; only this option needs it
         try:
             networkx.write_graphml(pf.graph.to_networkx(), args.graphml)
         except OSError as e:
-            return _fail(e)
+            return fail(e)
     if args.json:
         print(json.dumps(d, indent=2, sort_keys=True))
         return 0
@@ -101,34 +110,91 @@ def info_command(args: argparse.Namespace) -> int:
 
 
 def _read_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
-    """NAME=FILE arguments, then FILE ones for the remaining inputs in order, as arrays by input name."""
-    named: dict[str, str] = {}
-    unnamed: list[str] = []
+    """Arrays by input name from NAME=FILE, FILE.npz (every input it holds) and FILE (the next input) arguments."""
+    feeds: dict[str, np.ndarray] = {}
+    files: list[str] = []
+
+    def give(name: str, a: np.ndarray) -> None:
+        if name in feeds:
+            raise GraphcError(f"input {name!r} given twice")
+        feeds[name] = a
+
     for spec in specs:
         name, sep, path = spec.partition("=")
-        if sep and name in names:
-            if name in named:
-                raise ValueError(f"input {name!r} given twice")
-            named[name] = path
+        if sep and (name in names or (name.isidentifier() and not os.path.exists(spec))):
+            if name not in names:
+                raise GraphcError(f"the plan has no input {name!r} (inputs: {', '.join(names)})")
+            give(name, _one_array(path, name))
+        elif _is_npz(spec):
+            with _load(spec) as z:
+                held = [n for n in names if n in z.files]
+                if not held and len(z.files) != 1:
+                    raise GraphcError(f"{spec} holds {', '.join(z.files) or 'no arrays'}; none is an input of the "
+                                      f"plan (inputs: {', '.join(names)})")
+                if not held:
+                    files.append(spec)
+                for n in held:
+                    give(n, z[n])
         else:
-            unnamed.append(spec)
-    rest = [n for n in names if n not in named]
-    if len(unnamed) > len(rest):
-        raise ValueError(f"more input files than the plan's {len(names)} inputs ({', '.join(names)})")
-    named.update(zip(rest, unnamed, strict=False))   # fewer files than inputs: reported as missing
-    return {n: _read_array(p, n) for n, p in named.items()}
+            files.append(spec)
+    rest = [n for n in names if n not in feeds]
+    if len(files) > len(rest):
+        raise GraphcError(f"more input files than the plan's {len(names)} inputs ({', '.join(names)})")
+    for n, path in zip(rest, files):   # fewer files than inputs: reported as missing by the plan
+        feeds[n] = _one_array(path, n)
+    return feeds
 
 
-def _read_array(path: str, name: str) -> np.ndarray:
-    data = np.load(path, allow_pickle=False)
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            if name in data.files:
-                return data[name]
-            if len(data.files) == 1:
-                return data[data.files[0]]
-            raise ValueError(f"{path} holds {', '.join(data.files)}, none named {name!r}")
-    return data
+def _one_array(path: str, name: str) -> np.ndarray:
+    """The array of a .npy file, or of a .npz file: the one named `name`, or its only one."""
+    data = _load(path)
+    if isinstance(data, np.ndarray):
+        return data
+    with data:
+        if name in data.files:
+            return data[name]
+        if len(data.files) == 1:
+            return data[data.files[0]]
+        raise GraphcError(f"{path} holds {', '.join(data.files)}, none named {name!r}")
+
+
+def _is_npz(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def _load(path: str):
+    """np.load without pickle, refusing anything but .npy and .npz files in one sentence."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        raise GraphcError(f"no input file {path}") from None
+    except OSError as e:
+        raise GraphcError(f"cannot read the input file {path}: {e.strerror or e}") from None
+    if magic != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
+        raise GraphcError(f"{path} is not a .npy or .npz file (save arrays with numpy.save or numpy.savez)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise GraphcError(f"{path} holds Python objects (pickled data), which graphc never loads; save "
+                              "plain numeric arrays") from None
+        raise GraphcError(f"{path} is not a readable .npy or .npz file: {e}") from None
+
+
+def _cast_inputs(feeds: dict[str, np.ndarray], specs) -> dict[str, np.ndarray]:
+    """Arrays cast to the plan's input dtypes where NumPy casts within a kind (int64 -> float32), with a note
+    for each; other dtypes are left for the plan to refuse."""
+    for spec in specs:
+        a = feeds.get(spec.name)
+        if a is not None and a.dtype != spec.dtype and np.can_cast(a.dtype, spec.dtype, "same_kind"):
+            print(f"graphc: note: input {spec.name!r} is {a.dtype}; cast to the plan's {spec.dtype}", file=sys.stderr)
+            feeds[spec.name] = a.astype(spec.dtype)
+    return feeds
 
 
 def _summary(a: np.ndarray) -> str:
@@ -148,10 +214,35 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def _fail(e: Exception) -> int:
-    msg = str(e) if isinstance(e, GraphcError) else f"{type(e).__name__}: {e}"
-    print(f"graphc: error: {msg}", file=sys.stderr)
+def message(e: BaseException) -> str:
+    """An exception as one line for the terminal, without Python's class-name prefix."""
+    if isinstance(e, MemoryError):
+        return "out of memory" + (f" ({e})" if str(e) else "")
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    if isinstance(e, KeyError) and e.args:
+        return str(e.args[0])
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def fail(e: BaseException) -> int:
+    """Print `graphc: error: <one line>` on stderr; the exit status 1."""
+    print(f"graphc: error: {message(e)}", file=sys.stderr)
     return 1
+
+
+def quiet_broken_pipe(run: Callable[[], int]) -> int:
+    """Run a command whose reader may stop early (`graphc info plan | head`): no traceback, status 141 as for
+    a program a shell ends with SIGPIPE."""
+    try:
+        status = run()
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and fail the same way: point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="graphc")
     add_plan_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.func(args)
+    return quiet_broken_pipe(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -99,3 +100,85 @@ def test_cli_as_a_subprocess(plans):
     r = subprocess.run([sys.executable, "-m", "graphc.cli_plan", "info", str(d / "predict.gcplan")],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0 and "inference" in r.stdout, r.stderr
+
+
+# ---- messages a newcomer meets ---------------------------------------------------------------------------
+def _err(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("graphc: error: "), err
+    assert not re.search(r"\b\w+(Error|Exception):", err), err      # no Python exception class names
+    return err.strip()
+
+
+def test_an_npz_fills_every_input_it_holds_by_name(plans, capsys):
+    d, _ = plans
+    np.savez(d / "both.npz", label=np.load(d / "batch.npz")["label"], x=np.load(d / "bx.npy"))
+    assert main(["run", str(d / "step.gcplan"), "-i", str(d / "both.npz")]) == 0
+    assert "loss: float32[] =" in capsys.readouterr().out
+    np.savez(d / "other.npz", a=np.zeros(2), b=np.zeros(2))
+    assert main(["run", str(d / "step.gcplan"), "-i", str(d / "other.npz")]) == 1
+    assert _err(capsys).endswith("other.npz holds a, b; none is an input of the plan (inputs: x, label)")
+
+
+def test_an_unknown_input_name_lists_the_plans_inputs(plans, capsys):
+    d, _ = plans
+    assert main(["run", str(d / "predict.gcplan"), "-i", f"z={d / 'x.npy'}"]) == 1
+    assert _err(capsys) == "graphc: error: the plan has no input 'z' (inputs: x)"
+
+
+def test_missing_and_non_array_input_files_say_what_they_are(plans, capsys):
+    d, _ = plans
+    assert main(["run", str(d / "predict.gcplan"), "-i", f"x={d / 'nope.npy'}"]) == 1
+    assert _err(capsys) == f"graphc: error: no input file {d / 'nope.npy'}"
+    (d / "x.txt").write_text("1 2 3 4\n")
+    assert main(["run", str(d / "predict.gcplan"), "-i", f"x={d / 'x.txt'}"]) == 1
+    err = _err(capsys)
+    assert "is not a .npy or .npz file" in err and "allow_pickle" not in err
+
+
+def test_an_input_cast_to_the_plans_dtype_is_noted_once(plans, capsys):
+    d, want = plans
+    np.save(d / "x64.npy", np.load(d / "x.npy").astype(np.float64))
+    assert main(["run", str(d / "predict.gcplan"), "-i", f"x={d / 'x64.npy'}"]) == 0
+    err = capsys.readouterr().err
+    assert err == "graphc: note: input 'x' is float64; cast to the plan's float32\n"
+    np.save(d / "label64.npy", np.load(d / "batch.npz")["label"].astype(np.int64))
+    assert main(["run", str(d / "step.gcplan"), "-i", str(d / "bx.npy"), "-i", f"label={d / 'label64.npy'}"]) == 0
+    assert capsys.readouterr().err.count("note: input 'label' is int64; cast to the plan's int32") == 1
+
+
+def test_errors_while_running_are_one_line(plans, capsys, monkeypatch):
+    d, _ = plans
+    np.save(d / "badlabel.npy", np.array([0, 1, 2, 7, 1], np.int32))
+    assert main(["run", str(d / "step.gcplan"), "-i", str(d / "bx.npy"), "-i", f"label={d / 'badlabel.npy'}"]) == 1
+    assert "running the plan failed" in _err(capsys)
+
+    def no_memory(self, *args, **kwargs):
+        raise MemoryError("Unable to allocate 8.00 GiB for an array with shape (2147483648,) and data type float32")
+    monkeypatch.setattr("graphc.saved_plan.LoadedPlan.run", no_memory)
+    assert main(["run", str(d / "predict.gcplan"), "-i", f"x={d / 'x.npy'}"]) == 1
+    assert _err(capsys) == ("graphc: error: running the plan failed: out of memory (Unable to allocate 8.00 GiB "
+                            "for an array with shape (2147483648,) and data type float32)")
+
+
+def test_info_into_a_closed_pipe_exits_quietly(plans):
+    d, _ = plans
+    # The reader is gone before graphc writes (as `graphc info plan | head -0`): no traceback, SIGPIPE's status.
+    p = subprocess.Popen([sys.executable, "-m", "graphc.cli", "info", str(d / "step.gcplan")], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read()
+    p.stderr.close()
+    assert p.wait(timeout=120) == 141 and err == b""
+
+
+def test_version_and_help_with_examples(capsys):
+    from graphc import __version__
+    from graphc.cli import main as graphc
+    with pytest.raises(SystemExit) as e:
+        graphc(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out == f"graphc {__version__}\n"
+    with pytest.raises(SystemExit):
+        graphc(["--help"])
+    text = capsys.readouterr().out
+    assert "examples:" in text and "graphc run step.gcplan -i x=x.npy" in text and "graphc render" in text

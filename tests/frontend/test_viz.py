@@ -386,6 +386,10 @@ def test_cli_render_writes_the_part_asked_for(plan_file, tmp_path, capsys):
     assert style.ROLE_FILL[GRADIENT] in fills and style.ROLE_FILL["forward"] not in fills
     assert main(["render", str(plan_file), "--optimized", "-o", str(tmp_path / "plan.dot")]) == 0
     assert (tmp_path / "plan.dot").read_text().startswith("digraph graphc {")
+    assert main(["render", str(plan_file), "--optimized", "--expand-fused", "-o", str(tmp_path / "open.dot")]) == 0
+    kernels = [c for k, c in parse_dot((tmp_path / "plan.dot").read_text())[2].items() if k.startswith("cluster_f")]
+    opened = [c for k, c in parse_dot((tmp_path / "open.dot").read_text())[2].items() if k.startswith("cluster_f")]
+    assert kernels and all(len(m) == 1 for _, m in kernels) and sum(len(m) for _, m in opened) > len(kernels)
 
 
 def test_cli_render_errors(tmp_path, capsys):
