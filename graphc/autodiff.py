@@ -158,6 +158,10 @@ class GradManager:
         self._trace_start: int | None = None
         self._recording = False
 
+    def __repr__(self) -> str:
+        n = len(self._attached)
+        return f"<GradManager {n} tensor{'s' if n != 1 else ''} attached, {'' if self._recording else 'not '}recording>"
+
     def attach(self, params, callbacks=None) -> GradManager:
         """Track these tensors' gradients (attaching twice is harmless); callbacks transform each grad."""
         if isinstance(params, Tensor):

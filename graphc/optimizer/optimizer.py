@@ -135,6 +135,17 @@ class Optimizer:
 
     zero_grad = clear_grad
 
+    def __repr__(self) -> str:
+        """The parameter groups and their hyper-parameters, as PyTorch prints an optimizer."""
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            n = len(group["params"])
+            size = sum(int(np.prod(p.shape, dtype=np.int64)) for p in group["params"])
+            lines += [f"Parameter Group {i}", f"    params: {n} parameter{'s' if n != 1 else ''}, {size:,} "
+                                              f"element{'s' if size != 1 else ''}"]
+            lines += [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
+        return "\n".join(lines + [")"])
+
     def _params(self) -> list[Parameter]:
         return [p for g in self.param_groups for p in g["params"]]
 
