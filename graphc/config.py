@@ -23,7 +23,8 @@ class Config:
 
     cpu_backend: str = "c"          # GRAPHC_CPU_BACKEND: "c" (generated C loops) or "numpy" (chunked ufuncs only)
     cc: str | None = None           # CC: the C compiler to try first
-    threads: int = 1                # GRAPHC_THREADS: worker threads of large fused loops (default: all cores)
+    threads: int = 1                # GRAPHC_THREADS: threads of large fused loops and large matrix products
+                                    # (default: all cores)
     cache_dir: str = ""             # GRAPHC_CACHE_DIR: compiled C kernels (default ~/.cache/graphc)
     cuda_graph: bool = True         # GRAPHC_CUDA_GRAPH=0: traced GPU steps launch op by op, never replayed
     gpu_strict: bool = False        # GRAPHC_GPU_STRICT=1: a CUDA generator failure raises instead of falling back
@@ -32,6 +33,7 @@ class Config:
     inline_max: int = 1 << 15       # fused groups up to this many elements run as inline ufunc calls
     chunk: int = 32768              # elements per chunk of a chunked NumPy loop (a few such buffers fit in L2)
     parallel_min: int = 1 << 18     # elements from which a chunked NumPy loop splits across threads
+    blas_min_flops: int = 1 << 25   # work per BLAS thread in graphc's matrix products (smaller: fewer threads)
 
     @classmethod
     def from_env(cls) -> Config:

@@ -7,6 +7,7 @@ import numpy as np
 from .ir import OpDef
 from .ir.errors import GraphcError, GraphcIndexError, ShapeError, with_context
 from .ir.location import user_location
+from .runtime.cpu import blas
 
 _INFERRED: dict[tuple, list] = {}      # (op name, input types) -> output types, for attribute-free ops
 _INFERRED_MAX = 4096
@@ -31,7 +32,10 @@ def run_eager(op: OpDef, arrays: list, attrs: dict, xp) -> list:
     """The op's outputs on arrays of module `xp`, each of the dtype inference gives."""
     types = infer(op, arrays, attrs)
     try:
-        with np.errstate(all="ignore"):  # as MegEngine: inf and nan results, no warnings
+        with np.errstate(all="ignore"), blas.Scope() as threads:  # as MegEngine: inf and nan, no warnings
+            if op.family == "linalg" and xp is np:   # a matrix product: BLAS threads by its size
+                threads(blas.threads_for(blas.product_flops(arrays[0].shape, types[0][0],
+                                                            bool(attrs.get("transpose_a", False)))))
             r = op.kernel(xp, *arrays, **attrs)
     except IndexError as e:
         raise GraphcIndexError(f"{op.name}: {e} (at {user_location()})") from None

@@ -16,7 +16,7 @@ from graphc.ir import Graph, OpNode, Value
 from graphc.passes.memory import MemoryPlan, plan_memory
 
 from .arrays import array_module
-from .cpu import inline
+from .cpu import blas, inline
 from .cpu.c_kernel import CFusedKernel, Unsupported
 from .cpu.chunked import FusedCPUKernel
 from .group import FusedGroup
@@ -34,6 +34,7 @@ class _Emitter:
         self.lines: list[str] = []
         self.names: dict[Value, str] = {}
         self.calls = 0
+        self.blas_threads: int | None = None   # the BLAS thread count set last in the generated code
         self.memory = memory or MemoryPlan()
         for k, (shape, dtype) in enumerate(self.memory.slots):
             self.env[f"m{k}"] = xp.empty(shape, dtype)
@@ -85,6 +86,15 @@ class _Emitter:
             expr = f"{fn}({', '.join(args)})"
         self.line(n.outputs, prefix, expr)
 
+    def blas(self, n: OpNode) -> None:
+        """Before a matrix product on the CPU: set the BLAS threads its size calls for, if not set already."""
+        k = blas.threads_for(blas.product_flops(n.inputs[0].shape, n.outputs[0].shape,
+                                                bool(n.attrs.get("transpose_a", False))))
+        if k != self.blas_threads:
+            self.env["_blas"] = blas.Scope
+            self.lines.append(f"_bt({k})")
+            self.blas_threads = k
+
     def release(self, values: list[Value]) -> None:
         """Drop the local names of dead values so their memory returns before the call ends."""
         dead = [self.names[v] for v in values if v in self.names and not self.names[v].startswith(("a", "c"))]
@@ -124,6 +134,8 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     fused = 0
     for i, n in enumerate(g.nodes):
         if n.op.family != "fused":
+            if n.op.family == "linalg" and device == "cpu":
+                em.blas(n)
             em.node(n, f"v{i}")
             em.release(em.memory.release_after.get(i, []))
             continue
@@ -147,7 +159,8 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
             em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)}{extra})")
         em.release(em.memory.release_after.get(i, []))
     rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
-    body = ["with _errstate(all='ignore'):"] + ["    " + ln for ln in em.lines]
+    scopes = "_errstate(all='ignore')" + (", _blas() as _bt" if "_blas" in em.env else "")
+    body = [f"with {scopes}:"] + ["    " + ln for ln in em.lines]
     body.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     src = f"def plan({', '.join(args)}):\n" + "\n".join("    " + ln for ln in body) + "\n"
     sig = signature or Signature.of(g)

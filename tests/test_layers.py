@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Repository folder -> the package it installs as.
 FOLDERS = {"graphc": "graphc", "passes": "graphc.passes", "runtime": "graphc.runtime"}
 # Imports a function may make: optional or heavy dependencies, and graphc modules that import them at the top.
-DEFERRED = {"cupy", "cupyx", "cupy_backends", "networkx", "graphviz", "matplotlib", "mpi4py",
+DEFERRED = {"cupy", "cupyx", "cupy_backends", "networkx", "graphviz", "matplotlib", "mpi4py", "threadpoolctl",
             "graphc.ir.nxgraph", "graphc.runtime.gpu.blas", "graphc.runtime.gpu.kernels",
             "graphc.runtime.gpu.cuda_graph"}
 OPTIONAL = {"cupy", "cupyx", "cupy_backends", "mpi4py", "graphviz"}

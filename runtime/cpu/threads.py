@@ -18,7 +18,7 @@ def threads() -> int:
 
 
 def set_threads(n: int) -> None:
-    """Use n worker threads for large loops."""
+    """Use at most n threads: for large fused loops, and the BLAS library's in graphc's matrix products."""
     if n < 1:
         raise ValueError(f"the number of threads must be at least 1, got {n}")
     config.threads = int(n)

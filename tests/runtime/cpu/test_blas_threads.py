@@ -1,0 +1,94 @@
+"""graphc sets the BLAS library's threads for its own matrix products by their size, within
+graphc.set_num_threads, and gives the library's setting back after each call."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc.config import config
+from graphc.ir import Graph, building, emit
+from graphc.runtime.compile import compile_graph
+from graphc.runtime.cpu import blas
+
+pytestmark = pytest.mark.skipif(not blas.libraries(), reason="no BLAS library threadpoolctl can drive")
+
+
+def blas_threads() -> int:
+    return blas.libraries()[0].get_num_threads()
+
+
+@pytest.fixture
+def knobs(monkeypatch):
+    """Room for 4 threads and a product size per thread small enough for quick tests; the library's
+    setting is put back afterwards."""
+    before = blas_threads()
+    monkeypatch.setattr(config, "threads", 4)
+    monkeypatch.setattr(config, "blas_min_flops", 2 * 8 * 8 * 16)    # one 8x16 @ 16x8 product per thread
+    yield
+    for lib in blas.libraries():
+        lib.set_num_threads(before)
+
+
+def product(m: int, k: int, n: int):
+    """A plan computing a (m, k) @ (k, n) product, with a spy recording the BLAS threads it ran with."""
+    g = Graph()
+    a, b = g.add_input((m, k), np.float32, "a"), g.add_input((k, n), np.float32, "b")
+    with building(g):
+        g.outputs = [emit("matmul", [a, b], transpose_a=False, transpose_b=False)]
+    plan = compile_graph(g)
+    seen = []
+    real = plan.fn.__globals__["np_matmul"]
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+    plan.fn.__globals__["np_matmul"] = spy
+    args = [np.ones((m, k), np.float32), np.ones((k, n), np.float32)]
+    return plan, args, seen
+
+
+@pytest.mark.parametrize(("m", "want"), [(8, 1), (16, 2), (24, 3), (64, 4)])
+def test_a_plans_product_runs_with_threads_by_its_size(knobs, m, want):
+    for lib in blas.libraries():
+        lib.set_num_threads(3)                      # whatever the library was set to before the call
+    plan, args, seen = product(m, 16, 8)
+    (out,) = plan.run(args).outputs
+    np.testing.assert_array_equal(out, np.full((m, 8), 16, np.float32))
+    assert seen == [want]
+    assert blas_threads() == 3                      # given back
+
+
+def test_set_num_threads_bounds_the_blas_threads_too(knobs):
+    graphc.set_num_threads(2)
+    plan, args, seen = product(64, 16, 8)
+    plan.run(args)
+    graphc.set_num_threads(1)
+    plan2, args2, seen2 = product(64, 16, 8)
+    plan2.run(args2)
+    assert seen == [2] and seen2 == [1]
+
+
+def test_eager_products_choose_their_threads_too(knobs, monkeypatch):
+    for lib in blas.libraries():
+        lib.set_num_threads(3)
+    seen = []
+    real = np.matmul
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+    monkeypatch.setattr(np, "matmul", spy)
+    small = graphc.Tensor(np.ones((8, 16), np.float32), device="cpu0")
+    large = graphc.Tensor(np.ones((64, 16), np.float32), device="cpu0")
+    w = graphc.Tensor(np.ones((16, 8), np.float32), device="cpu0")
+    graphc.functional.matmul(small, w)
+    graphc.functional.matmul(large, w)
+    assert seen == [1, 4] and blas_threads() == 3
+
+
+def test_threads_for_follows_the_work():
+    assert blas.product_flops((5, 3, 4), (5, 3, 7)) == 2 * 5 * 3 * 7 * 4
+    assert blas.product_flops((4, 3), (3, 7), transpose_a=True) == 2 * 3 * 7 * 4
+    assert blas.threads_for(0) == 1
+    assert blas.threads_for(config.blas_min_flops * 10**6) == config.threads
