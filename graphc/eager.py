@@ -2,6 +2,8 @@
 and the user's line, then the kernel, its results normalized to the inferred dtypes."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from .ir import OpDef
@@ -31,11 +33,14 @@ def infer(op: OpDef, arrays: list, attrs: dict) -> list:
 def run_eager(op: OpDef, arrays: list, attrs: dict, xp) -> list:
     """The op's outputs on arrays of module `xp`, each of the dtype inference gives."""
     types = infer(op, arrays, attrs)
+    # A matrix product on the CPU runs with the BLAS threads its size calls for (None: left alone).
+    threads = (blas.product_threads(arrays[0].shape, types[0][0], bool(attrs.get("transpose_a", False)))
+               if op.family == "linalg" and xp is np else None)
+    scope = blas.Scope() if threads else nullcontext()
     try:
-        with np.errstate(all="ignore"), blas.Scope() as threads:  # as MegEngine: inf and nan, no warnings
-            if op.family == "linalg" and xp is np:   # a matrix product: BLAS threads by its size
-                threads(blas.threads_for(blas.product_flops(arrays[0].shape, types[0][0],
-                                                            bool(attrs.get("transpose_a", False)))))
+        with np.errstate(all="ignore"), scope:  # as MegEngine: inf and nan results, no warnings
+            if threads:
+                scope(threads)
             r = op.kernel(xp, *arrays, **attrs)
     except IndexError as e:
         raise GraphcIndexError(f"{op.name}: {e} (at {user_location()})") from None

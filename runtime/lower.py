@@ -88,9 +88,8 @@ class _Emitter:
 
     def blas(self, n: OpNode) -> None:
         """Before a matrix product on the CPU: set the BLAS threads its size calls for, if not set already."""
-        k = blas.threads_for(blas.product_flops(n.inputs[0].shape, n.outputs[0].shape,
-                                                bool(n.attrs.get("transpose_a", False))))
-        if k != self.blas_threads:
+        k = blas.product_threads(n.inputs[0].shape, n.outputs[0].shape, bool(n.attrs.get("transpose_a", False)))
+        if k is not None and k != self.blas_threads:
             self.env["_blas"] = blas.Scope
             self.lines.append(f"_bt({k})")
             self.blas_threads = k

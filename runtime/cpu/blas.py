@@ -19,6 +19,10 @@ import numpy as np
 
 from graphc.config import config
 
+# Products below this many operations are left to the library's own setting: setting threads around them
+# costs about as much as the product (OpenBLAS runs products below 2^19 operations on one thread anyway).
+SMALL = 1 << 16
+
 _libraries: list | None = None
 _lock = threading.Lock()
 
@@ -47,6 +51,12 @@ def product_flops(a_shape: tuple[int, ...], out_shape: tuple[int, ...], transpos
 def threads_for(flops: int) -> int:
     """BLAS threads for a product of `flops` operations."""
     return max(1, min(config.threads, flops // config.blas_min_flops))
+
+
+def product_threads(a_shape: tuple[int, ...], out_shape: tuple[int, ...], transpose_a: bool = False) -> int | None:
+    """BLAS threads for a product with operand `a` and result of these shapes; None: too small to set."""
+    flops = product_flops(a_shape, out_shape, transpose_a)
+    return threads_for(flops) if flops >= SMALL else None
 
 
 class Scope:

@@ -24,7 +24,7 @@ def knobs(monkeypatch):
     setting is put back afterwards."""
     before = blas_threads()
     monkeypatch.setattr(config, "threads", 4)
-    monkeypatch.setattr(config, "blas_min_flops", 2 * 8 * 8 * 16)    # one 8x16 @ 16x8 product per thread
+    monkeypatch.setattr(config, "blas_min_flops", 2 * 16 * 64 * 64)   # one 16x64 @ 64x64 product per thread
     yield
     for lib in blas.libraries():
         lib.set_num_threads(before)
@@ -48,23 +48,24 @@ def product(m: int, k: int, n: int):
     return plan, args, seen
 
 
-@pytest.mark.parametrize(("m", "want"), [(8, 1), (16, 2), (24, 3), (64, 4)])
+@pytest.mark.parametrize(("m", "want"), [(4, 3), (16, 1), (32, 2), (48, 3), (128, 4)])
 def test_a_plans_product_runs_with_threads_by_its_size(knobs, m, want):
     for lib in blas.libraries():
         lib.set_num_threads(3)                      # whatever the library was set to before the call
-    plan, args, seen = product(m, 16, 8)
+    plan, args, seen = product(m, 64, 64)
     (out,) = plan.run(args).outputs
-    np.testing.assert_array_equal(out, np.full((m, 8), 16, np.float32))
-    assert seen == [want]
+    np.testing.assert_array_equal(out, np.full((m, 64), 64, np.float32))
+    assert seen == [want]                           # 4 rows: below blas.SMALL, the library's own setting
+    assert ("_bt(" in plan.source) == (m > 4)
     assert blas_threads() == 3                      # given back
 
 
 def test_set_num_threads_bounds_the_blas_threads_too(knobs):
     graphc.set_num_threads(2)
-    plan, args, seen = product(64, 16, 8)
+    plan, args, seen = product(128, 64, 64)
     plan.run(args)
     graphc.set_num_threads(1)
-    plan2, args2, seen2 = product(64, 16, 8)
+    plan2, args2, seen2 = product(128, 64, 64)
     plan2.run(args2)
     assert seen == [2] and seen2 == [1]
 
@@ -79,12 +80,10 @@ def test_eager_products_choose_their_threads_too(knobs, monkeypatch):
         seen.append(blas_threads())
         return real(*args, **kwargs)
     monkeypatch.setattr(np, "matmul", spy)
-    small = graphc.Tensor(np.ones((8, 16), np.float32), device="cpu0")
-    large = graphc.Tensor(np.ones((64, 16), np.float32), device="cpu0")
-    w = graphc.Tensor(np.ones((16, 8), np.float32), device="cpu0")
-    graphc.functional.matmul(small, w)
-    graphc.functional.matmul(large, w)
-    assert seen == [1, 4] and blas_threads() == 3
+    w = graphc.Tensor(np.ones((64, 64), np.float32), device="cpu0")
+    for m in (4, 16, 128):
+        graphc.functional.matmul(graphc.Tensor(np.ones((m, 64), np.float32), device="cpu0"), w)
+    assert seen == [3, 1, 4] and blas_threads() == 3
 
 
 def test_threads_for_follows_the_work():
