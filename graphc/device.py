@@ -6,7 +6,7 @@ import re
 
 from .ir.errors import DeviceError
 from .ir.location import user_location
-from .runtime.arrays import array_module, gpu_usable
+from .runtime.arrays import array_module, gpu_missing, gpu_usable
 
 _PATTERN = re.compile(r"^(xpu|cpu|gpu)(x|\d+)(?::(\d+))?$")
 
@@ -30,7 +30,7 @@ class Device:
         self.name = f"{family}{num}:{stream or 0}"
         self.kind = "gpu" if family == "gpu" or (family == "xpu" and is_cuda_available()) else "cpu"
         if self.kind == "gpu" and not is_cuda_available():
-            raise DeviceError(f"device {name!r} needs a CUDA GPU with CuPy, and none is available")
+            raise DeviceError(f"device {name!r} needs a CUDA GPU with CuPy, and none is available: {gpu_missing()}")
         self.index = 0 if num == "x" else int(num)
         self.xp = array_module(self.kind)
 

@@ -11,7 +11,7 @@ import os
 from graphc.ir import REGISTRY, Graph
 from graphc.ir.errors import DeviceError, GraphcError, PlanFormatError
 
-from ..arrays import gpu_usable
+from ..arrays import gpu_missing, gpu_usable
 from ..compile import compile_graph
 from ..plan import Plan, Signature
 from .checks import (
@@ -55,7 +55,7 @@ def load(path: Dest, device: str | None = None, verify: bool = False) -> PlanFil
     if device is None:
         device = pf.device if pf.device == "cpu" or gpu_usable() else "cpu"
     elif device == "gpu" and not gpu_usable():
-        raise DeviceError("device 'gpu' needs a CUDA GPU with CuPy, and none is available")
+        raise DeviceError(f"device 'gpu' needs a CUDA GPU with CuPy, and none is available: {gpu_missing()}")
     pf.plan = compile_plan(pf, device)
     if verify:
         check_test_vector(pf)
