@@ -104,10 +104,11 @@ def role_cluster(role: str) -> dict:
             "labelloc": "t"}
 
 
-def kernel_cluster(name: str, elements: int, ops: list[str]) -> dict:
-    """Attributes of a fused kernel's cluster: its name and element count on the label."""
-    tip = f"fused kernel {name}: {len(ops)} ops over {elements:,} elements\n" + " ".join(op_summary(ops, 99))
-    return {"label": f"{name} · {elements:,} elements", "style": "rounded,filled", "fontsize": "10",
+def kernel_cluster(name: str, elements: object, ops: list[str]) -> dict:
+    """Attributes of a fused kernel's cluster: its name and element count (symbolic: as written) on the label."""
+    count = f"{elements:,}" if type(elements) is int else str(elements)
+    tip = f"fused kernel {name}: {len(ops)} ops over {count} elements\n" + " ".join(op_summary(ops, 99))
+    return {"label": f"{name} · {count} elements", "style": "rounded,filled", "fontsize": "10",
             "labelloc": "t", **KERNEL, "tooltip": tip}
 
 

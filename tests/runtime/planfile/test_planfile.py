@@ -360,7 +360,8 @@ def test_unknown_versions_and_ops_are_refused(inference_file):
 
     def version(v):
         return lambda h, d: h.update(format_version=v)
-    _refused(_edit(path, version(2)), "format version 2, written by a newer graphc")
+    _refused(_edit(path, version(3)), "format version 3, written by a newer graphc")
+    _refused(_edit(path, version(1)), "unknown fields \\['sizes'\\]")   # a version 2 file claiming 1
     _refused(_edit(path, version("1")), "format version")
     _refused(_edit(path, version(True)), "format version")
     _refused(_edit(path, version(1.0)), "format version")
