@@ -314,7 +314,9 @@ class trace:
             sig = (spec, [(t._data.shape, t._data.dtype, t._device.name) for t in leaves])
             why = self._log_retrace(sig)
             self._last_sig = sig
-            return self._trace(key, spec, leaves, args, kwargs, why)
+            # A free dimension whose guard failed would fail the same way traced again: use exact shapes.
+            exact = self._miss is not None and self._miss.startswith("guard")
+            return self._trace(key, spec, leaves, args, kwargs, why + (", so exact shapes" if exact else ""), exact)
         self._last = compiled
         return compiled.run(leaves)
 
@@ -409,6 +411,7 @@ class trace:
             failed = compiled.fits(spec, leaves)
             if failed is not None and self.symbolic:   # nothing ran yet: trace again for these exact sizes
                 log.info("the free dimensions do not fit this call (%s): tracing for its exact shapes", failed)
+                self.history.pop()
                 return self._trace(key, spec, leaves, args, kwargs, f"{why}; {failed}, so exact shapes", True)
             if failed is None:
                 self._generic.append(compiled)
