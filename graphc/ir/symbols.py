@@ -14,9 +14,17 @@ from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .errors import ShapeError
+from .errors import GraphcError, ShapeError
+from .location import user_location
 
-Monomial = tuple[str, ...]          # sorted symbol names, with repetition for powers; () is the constant term
+Monomial = tuple[str, ...]
+
+
+class SymbolicSizeError(GraphcError, TypeError):
+    """A symbolic size was used where its value is needed (a Python int, a comparison)."""
+
+
+          # sorted symbol names, with repetition for powers; () is the constant term
 
 
 class Dim:
@@ -99,12 +107,13 @@ class Dim:
 
     __str__ = __repr__
 
-    # A symbolic size has no value while tracing: turning it into a Python int is a mistake worth naming.
-    def __index__(self) -> int:
-        raise TypeError(f"the size {self} is only known when the traced function runs; use it in graphc ops "
-                        "(reshape, zeros, ...) or trace without symbolic_shape")
+    # A symbolic size has no value while tracing: using it as a Python number is a mistake worth naming.
+    def _unknown(self, *_) -> int:
+        raise SymbolicSizeError(f"the size {self} is only known when the traced function runs (at "
+                                f"{user_location()}); use it in graphc ops (reshape, zeros, ...) or give this "
+                                "dimension a fixed size (trace without symbolic_shape / dynamic_axes for it)")
 
-    __int__ = __index__
+    __index__ = __int__ = __float__ = __lt__ = __le__ = __gt__ = __ge__ = _unknown
 
     def __bool__(self) -> bool:
         return True          # every symbol is >= 1, and so is every size built from them here
