@@ -330,10 +330,14 @@ def _sweep(g: Graph, opts: Options) -> bool:
     changed = False
     nodes = []
     for n in g.nodes:
-        n.inputs = [mapping.get(v, v) for v in n.inputs]
+        if mapping:
+            n.inputs = [mapping.get(v, v) for v in n.inputs]
         if n.op.elementwise:
             changed |= _unbroadcast_operands(n)
-        rules = RULES.get(n.op.name, ()) if len(n.outputs) == 1 else ()
+        rules = RULES.get(n.op.name) if len(n.outputs) == 1 else None
+        if not rules:
+            nodes.append(n)
+            continue
         start = len(g.nodes)
         r = None
         with building(g, n.role, n.loc):
