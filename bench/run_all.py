@@ -7,6 +7,7 @@ import bench_chain
 import bench_compile
 import bench_linefit
 import bench_mlp
+import bench_shapes
 from common import machine
 
 
@@ -16,6 +17,7 @@ def main() -> None:
     ch = bench_chain.main()
     mlp = bench_mlp.main()
     comp = bench_compile.main()
+    shapes = bench_shapes.main()
     threads = max(int(k.split("_")[1][:-1]) for k in ch if k.startswith("fused_"))
     print(f"\n## {datetime.date.today()} — {machine()}\n")
     print("| benchmark | baseline | graphc | ratio (graphc / baseline time) | target |")
@@ -35,6 +37,9 @@ def main() -> None:
           f"{mlp['traced'] / mlp['numpy']:.2f}x | <= 1.0x |")
     print("| compile time, n-op chain | | " + ", ".join(f"n={n}: {t * 1e3:.0f} ms" for n, t in comp.items())
           + " | | 1000 ops <= 200 ms, 3000 <= 600 ms |")
+    for name, t in shapes.items():
+        print(f"| {name.replace('_', '-')} step, free batch dimension | specialized {t['specialized'] * 1e6:.1f} us | "
+              f"{t['generic'] * 1e6:.1f} us | {t['generic'] / t['specialized']:.3f}x | <= 1.05x |")
 
 
 if __name__ == "__main__":

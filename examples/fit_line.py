@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     for title in ("numpy", "eager", "traced"):
         print(f"--- {title}")
         print("\n".join(result[title]))
+    result["compiles"] = step.traces
+    print(f"the traced step compiled {step.traces} time{'s' if step.traces != 1 else ''} for {args.epochs} epochs")
     result["files"] = save_plots(x, y, w.item(), b.item(), args.out)
     result["files"] += extras(step, x, y, args.out)
     for f in result["files"]:

@@ -95,6 +95,8 @@ def fit(degree: int, data: dict, steps: int, lr: float, checkpoints: int = 10) -
             history.append((done, *(mse(w, scale(data[f"x_{p}"]), data[f"y_{p}"]) for p in ("train", "test"))))
             bar.set_postfix_str(f"train {history[-1][1]:.4f} held-out {history[-1][2]:.4f}")
     bar.close()
+    if train_step.traces != 1:     # one input signature, so one compile serves every step
+        print(f"degree {degree}: the training step compiled {train_step.traces} times:\n{train_step.explain()}")
     return w, history
 
 

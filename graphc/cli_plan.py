@@ -97,7 +97,11 @@ def info_command(args: argparse.Namespace) -> int:
         print(f"{title}:" + ("" if d[title] else " none"))
         for e in d[title]:
             grad = f" (gradient of {e['of']})" if e.get("of") else ""
-            print(f"  {e['name']}: {e['dtype']}{e['shape']}{grad}")
+            print(f"  {e['name']}: {e['dtype']}[{', '.join(map(str, e['shape']))}]{grad}")
+    if d["free_sizes"]:
+        print(f"free sizes: {', '.join(d['free_sizes'])} (any size; inputs sharing a name must agree)")
+        for g in d["guards"]:
+            print(f"  relies on {g}")
     roles = ", ".join(f"{k} {v}" for k, v in d["roles"].items())
     print(f"ops: {d['nodes']} nodes ({roles})")
     print("  " + ", ".join(f"{k} {v}" for k, v in d["ops"].items()))

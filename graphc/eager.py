@@ -34,8 +34,9 @@ def run_eager(op: OpDef, arrays: list, attrs: dict, xp) -> list:
     """The op's outputs on arrays of module `xp`, each of the dtype inference gives."""
     types = infer(op, arrays, attrs)
     # A matrix product on the CPU runs with the BLAS threads its size calls for (None: left alone).
-    threads = (blas.product_threads(arrays[0].shape, types[0][0], bool(attrs.get("transpose_a", False)))
-               if op.family == "linalg" and xp is np else None)
+    threads = None
+    if op.family == "linalg" and xp is np:
+        threads = blas.threads_for(blas.product_flops(arrays[0].shape, types[0][0], bool(attrs.get("transpose_a"))))
     scope = blas.Scope() if threads else nullcontext()
     try:
         with np.errstate(all="ignore"), scope:  # as MegEngine: inf and nan results, no warnings

@@ -10,7 +10,7 @@ import functools
 import inspect
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from .ir import GRADIENT, Graph, Value
 from .ir.errors import TraceError
 from .ir.interpret import evaluate
 from .ir.location import user_location
+from .ir.symbols import Dim, collecting, is_static
+from .ir.symbols import evaluate as concrete
+from .optimizer.optimizer import Optimizer
 from .passes.autodiff import grad as derive
 from .runtime.compile import compile_graph
 from .runtime.plan import Signature
@@ -132,8 +135,9 @@ class _Compiled:
     """One traced signature: its graph, plan and how to feed and unpack it."""
 
     def __init__(self, tr: Trace, n_args: int, structure, out_leaves: list[Tensor], devices,
-                 opt_level: int) -> None:
+                 opt_level: int, spec: object = None) -> None:
         g = tr.graph
+        self.spec = spec            # the arguments' Python structure
         g.outputs = [tr.value_of(t) for t in out_leaves]
         self.grad_params = [p for p in tr.grads.values() if p.grad is not None and p.grad._sym is not None]
         g.outputs += [tr.value_of(p.grad) for p in self.grad_params]
@@ -145,6 +149,8 @@ class _Compiled:
                 g.updates.append((v, cur))
         g.inputs = g.inputs[:n_args] + [v for _, v in tr.states]
         self.graph = g
+        self.n_args = n_args
+        self.example_shapes: list[tuple[int, ...]] = []
         self.structure = structure
         self.single = structure == ("T",)
         self.guards = tuple(tr.guards.values())
@@ -154,6 +160,35 @@ class _Compiled:
         sig = Signature.of(g, n_args, len(self.grad_params))
         self.plan = compile_graph(g, opt_level, dev.kind, sig, replay=True)
         self.device = dev
+
+    @property
+    def generic(self) -> bool:
+        """True when some argument's dimension is symbolic (one plan serves every size of it)."""
+        return any(not is_static(v.shape) for v in self.graph.inputs[:self.n_args])
+
+    def fits(self, spec: object, leaves: list[Tensor]) -> str | None:
+        """None when this plan serves a call with these arguments, else why not (in words)."""
+        if spec != self.spec or len(leaves) != self.n_args:
+            return "the Python structure, the number of tensors or a non-tensor argument differs"
+        free: dict[str, int] = {}
+        for i, (t, v) in enumerate(zip(leaves, self.graph.inputs)):
+            a = t._data
+            if a.dtype != v.dtype or a.ndim != len(v.shape) or t._device is not self.devices[i]:
+                return f"tensor argument {i} is {a.dtype}{list(a.shape)} on {t._device}, the plan's is {_show(v)}"
+            for ax, (n, d) in enumerate(zip(a.shape, v.shape)):
+                if type(d) is int and n != d:
+                    return f"dimension {ax} of argument {i} is {n}, fixed at {d} in the plan"
+                if type(d) is not int and len(d.symbols) == 1 and d == Dim.symbol(name := next(iter(d.symbols))):
+                    if free.setdefault(name, n) != n:
+                        return f"dimension {ax} of argument {i} is {n}, but {name} is {free[name]} elsewhere"
+        env = self.graph.facts.bind(free)
+        for i, (t, v) in enumerate(zip(leaves, self.graph.inputs)):
+            if concrete(v.shape, env) != t._data.shape:
+                return f"argument {i} has shape {list(t._data.shape)}, the plan expects {_show(v)}"
+        failed = self.graph.facts.failed(env)
+        if failed is not None:
+            return f"guard {failed} fails for {', '.join(f'{k}={n}' for k, n in sorted(free.items()))}"
+        return None
 
     def stale(self) -> str | None:
         """Why this trace no longer matches the Python state it baked in (None: replay it)."""
@@ -247,23 +282,44 @@ class trace:
     """Compile `fn` (MegEngine's jit.trace): traced on the first call per signature, replayed afterwards."""
 
     def __init__(self, function: Callable | None = None, *, symbolic: bool = True,
-                 capture_as_const: bool = False, opt_level: int = 3) -> None:
+                 capture_as_const: bool = False, opt_level: int = 3, symbolic_shape: bool = False,
+                 dynamic_axes: Mapping[str, Mapping[int, str] | Sequence[int]] | None = None) -> None:
         self.__wrapped__ = function
         self.symbolic = symbolic
         self.capture_as_const = capture_as_const
         self.opt_level = opt_level
-        self._cache: dict[tuple, _Compiled] = {}
+        # Free dimensions: symbolic_shape makes every argument's leading dimension free (one symbol for the
+        # arguments whose leading sizes agree at the first call); dynamic_axes names them per argument.
+        self.symbolic_shape = symbolic_shape
+        self.dynamic_axes = dict(dynamic_axes or {})
+        self._cache: dict[tuple, _Compiled] = {}    # concrete call signature -> plan (memo)
+        self._generic: list[_Compiled] = []          # plans with free dimensions, tried for a new signature
         self._last: _Compiled | None = None
         self._last_sig: tuple | None = None   # (structure, tensor types) of the last traced call
         self._warned: set[str] = set()        # arguments already warned about (Python numbers, lists)
-        self.traces = 0
+        self._miss: str | None = None          # why no generic plan served the last new signature
+        self.history: list[tuple[str, str]] = []   # (signature, why it was compiled), one per compile
         if function is not None:
             functools.update_wrapper(self, function)
+
+    @property
+    def traces(self) -> int:
+        """How many times the function was traced and compiled."""
+        return len(self.history)
+
+    def explain(self) -> str:
+        """Each compiled signature and why it was compiled (first call, which argument changed, which guard
+        failed), in the spirit of JAX's explain_cache_misses."""
+        name = getattr(self.__wrapped__, "__name__", "function")
+        lines = [f"{name}: {self.traces} compile{'s' if self.traces != 1 else ''}"]
+        lines += [f"  {k}. {sig}: {why}" for k, (sig, why) in enumerate(self.history, 1)]
+        return "\n".join(lines)
 
     def __call__(self, *args, **kwargs):
         if self.__wrapped__ is None:  # used as @trace(symbolic=...)
             self.__init__(args[0], symbolic=self.symbolic, capture_as_const=self.capture_as_const,
-                          opt_level=self.opt_level)
+                          opt_level=self.opt_level, symbolic_shape=self.symbolic_shape,
+                          dynamic_axes=self.dynamic_axes)
             return self
         if State.tracing is not None:  # a traced function called inside another trace is inlined
             return self.__wrapped__(*args, **kwargs)
@@ -284,10 +340,16 @@ class trace:
         if compiled is not None and compiled.guards and self._stale(compiled):
             compiled = None
         if compiled is None:
+            compiled = self._fit(spec, leaves)
+            if compiled is not None:
+                self._cache[key] = compiled
+        if compiled is None:
             sig = (spec, [(t._data.shape, t._data.dtype, t._device.name) for t in leaves])
-            self._log_retrace(sig)
+            why = self._log_retrace(sig)
             self._last_sig = sig
-            return self._trace(key, spec, leaves, args, kwargs)
+            # A free dimension whose guard failed would fail the same way traced again: use exact shapes.
+            exact = self._miss is not None and self._miss.startswith("guard")
+            return self._trace(key, spec, leaves, args, kwargs, why + (", so exact shapes" if exact else ""), exact)
         self._last = compiled
         return compiled.run(leaves)
 
@@ -304,46 +366,103 @@ class trace:
                           f"function is traced again for each new value{_LIST_NOTE if kind != 'number' else ''}; "
                           f"pass a Tensor (graphc.Tensor({name})) to make it an input", stacklevel=3)
 
+    def _fit(self, spec: object, leaves: list[Tensor]) -> _Compiled | None:
+        """A plan with free dimensions that serves these arguments (its guards hold), or None."""
+        self._miss = None
+        for c in self._generic:
+            why = c.fits(spec, leaves)
+            if why is None and not (c.guards and self._stale(c)):
+                return c
+            self._miss = why
+        return None
+
     def _stale(self, compiled: _Compiled) -> bool:
         """Run the trace's guards; a stale trace is dropped (and logged) so the call retraces."""
         why = compiled.stale()
         if why:
             log.info("retracing %s: %s", getattr(self.__wrapped__, "__name__", "function"), why)
             self._cache = {k: c for k, c in self._cache.items() if c is not compiled}
+            self._generic = [c for c in self._generic if c is not compiled]
             self._last_sig = None
+            self._stale_why = why
         return bool(why)
 
-    def _log_retrace(self, sig: tuple) -> None:
+    def _log_retrace(self, sig: tuple) -> str:
+        """Log why the function is traced now; return the reason."""
         name = getattr(self.__wrapped__, "__name__", "function")
-        if self._last_sig is None:
-            log.info("tracing %s%s", name, " for the first time" if not self.traces else " again")
+        if not self.traces:
+            why = "first call"
+        elif self._miss is not None:
+            why = self._miss
+        elif self._last_sig is None:
+            why = getattr(self, "_stale_why", None) or "traced again"
         else:
-            log.info("retracing %s: %s", name, _why(self._last_sig, sig))
+            why = _why(self._last_sig, sig)
+        log.info("%s %s: %s", "tracing" if not self.traces else "retracing", name, why)
         if self.traces + 1 == RETRACE_WARNING:
             warnings.warn(f"{name} was traced {RETRACE_WARNING} times; its input shapes, dtypes or "
-                          "Python arguments keep changing", stacklevel=3)
+                          "Python arguments keep changing (trace(..).explain() says why each time)", stacklevel=3)
+        return why
 
-    def _trace(self, key, spec, leaves: list[Tensor], args, kwargs):
+    def _input_shapes(self, leaves: list[Tensor], names: list[str], static: bool) -> list[tuple]:
+        """The arguments' shapes as the graph sees them: free dimensions become symbols."""
+        shapes = [tuple(t.shape) for t in leaves]
+        if static:
+            return shapes
+        if self.symbolic_shape:
+            by_size: dict[int, str] = {}
+            for i, t in enumerate(leaves):
+                if t.ndim:
+                    name = by_size.setdefault(t.shape[0], "N" if not by_size else f"N{len(by_size) + 1}")
+                    shapes[i] = (Dim.symbol(name),) + shapes[i][1:]
+        sizes: dict[str, int] = {}
+        for arg, axes in self.dynamic_axes.items():
+            if arg not in names:
+                raise TraceError(f"dynamic_axes names {arg!r}, which is not an argument of "
+                                 f"{getattr(self.__wrapped__, '__name__', 'the function')} ({', '.join(names)})")
+            i = names.index(arg)
+            pairs = axes.items() if isinstance(axes, Mapping) else [(ax, None) for ax in axes]
+            for ax, name in pairs:
+                if not -len(shapes[i]) <= ax < len(shapes[i]):
+                    raise TraceError(f"dynamic_axes: argument {arg!r} has no axis {ax} (shape {leaves[i].shape})")
+                name = name or f"{arg}_{ax % len(shapes[i])}"
+                n = leaves[i].shape[ax]
+                if sizes.setdefault(name, n) != n:
+                    raise TraceError(f"dynamic_axes: {name} is {sizes[name]} and {n} in the first call")
+                shapes[i] = shapes[i][:ax % len(shapes[i])] + (Dim.symbol(name),) + shapes[i][ax % len(shapes[i]) + 1:]
+        return shapes
+
+    def _trace(self, key, spec, leaves: list[Tensor], args, kwargs, why: str, static: bool = False):
         tr = Trace(self.symbolic, self.capture_as_const, _captured_names(self.__wrapped__))
         names = _arg_names(self.__wrapped__, len(leaves))
         sym_leaves = []
-        for t, name in zip(leaves, names):
-            v = tr.graph.add_input(t.shape, t.dtype, name=name)
+        for t, name, shape in zip(leaves, names, self._input_shapes(leaves, names, static)):
+            v = tr.graph.add_input(shape, t.dtype, name=name)
             s = Tensor._wrap(None if self.symbolic else t._data, t._device, v)
             tr._bind(s, v)
             sym_leaves.append(s)
         sym_args, sym_kwargs = _unflatten(spec, sym_leaves)
         State.tracing = tr
         try:
-            result = self.__wrapped__(*sym_args, **sym_kwargs)
+            with collecting(tr.graph.facts):     # what the user's shape arithmetic relies on becomes guards
+                result = self.__wrapped__(*sym_args, **sym_kwargs)
         finally:
             State.tracing = None
         out_leaves: list[Tensor] = []
         out_spec = _flatten(result, out_leaves)
-        compiled = _Compiled(tr, len(leaves), out_spec, out_leaves, [t.device for t in leaves], self.opt_level)
+        compiled = _Compiled(tr, len(leaves), out_spec, out_leaves, [t.device for t in leaves], self.opt_level, spec)
+        compiled.example_shapes = [tuple(t.shape) for t in leaves]   # the sizes a saved test vector uses
+        self.history.append((_signature(compiled.graph, len(leaves)), why))
+        if compiled.generic:
+            failed = compiled.fits(spec, leaves)
+            if failed is not None and self.symbolic:   # nothing ran yet: trace again for these exact sizes
+                log.info("the free dimensions do not fit this call (%s): tracing for its exact shapes", failed)
+                self.history.pop()
+                return self._trace(key, spec, leaves, args, kwargs, f"{why}; {failed}, so exact shapes", True)
+            if failed is None:
+                self._generic.append(compiled)
         self._cache[key] = compiled
         self._last = compiled
-        self.traces += 1
         if not self.symbolic:  # the eager run already applied the step
             for p in compiled.grad_params:
                 p.grad = Tensor._wrap(p.grad._data, p.grad._device)
@@ -363,7 +482,7 @@ class trace:
         name = getattr(self.__wrapped__, "__name__", "function")
         if self._last is None:
             return f"<trace {name}: not traced yet>"
-        n = len(self._cache)
+        n = len({id(c) for c in [*self._cache.values(), *self._generic]})   # plans kept (one may serve many sizes)
         plan = self._last.plan
         return (f"<trace {name}: {n} signature{'s' if n != 1 else ''}, {plan.device} plan "
                 f"{plan.stats['nodes']} nodes, {plan.stats['fused_groups']} fused>")
@@ -385,13 +504,15 @@ class trace:
 
 
 def _captured_names(fn: Callable) -> dict[int, str]:
-    """Names the function can see its tensors by (closure and globals; lists of tensors as name[i]),
-    so captured parameters appear as `w` rather than `state0` in printed, rendered and saved graphs."""
+    """Names the function can see its tensors by (closure and globals; lists of tensors as name[i]), so
+    captured parameters appear as `w` rather than `state0` in printed, rendered and saved graphs; an
+    optimizer's state for parameter w is named after it (`w.momentum_buffer`)."""
     code, found = getattr(fn, "__code__", None), {}
     if code is None:
         return found
     scope = {name: c.cell_contents for name, c in zip(code.co_freevars, fn.__closure__ or ()) if _cell_filled(c)}
     scope.update({k: fn.__globals__[k] for k in code.co_names if k in fn.__globals__})
+    optimizers = []
     for k, v in scope.items():
         if isinstance(v, Tensor):
             found.setdefault(id(v), k)
@@ -399,6 +520,13 @@ def _captured_names(fn: Callable) -> dict[int, str]:
             for i, t in enumerate(v):
                 if isinstance(t, Tensor):
                     found.setdefault(id(t), f"{k}[{i}]")
+        elif isinstance(v, Optimizer):
+            optimizers.append(v)
+    for opt in optimizers:
+        for pid, state in opt._state.items():
+            if pid in found:
+                for key, t in state.items():
+                    found.setdefault(id(t), f"{found[pid]}.{key}")
     return found
 
 
@@ -416,6 +544,15 @@ def _arg_names(fn: Callable, n: int) -> list[str]:
     except (TypeError, ValueError):
         params = []
     return [params[i] if i < len(params) else f"arg{i}" for i in range(n)]
+
+
+def _show(v: Value) -> str:
+    return f"{v.dtype}{list(v.shape)}"
+
+
+def _signature(g: Graph, n_args: int) -> str:
+    """The arguments as a compiled graph sees them, e.g. "x: float32[N, 784], y: int32[N]"."""
+    return ", ".join(f"{v.name or f'arg{i}'}: {_show(v)}" for i, v in enumerate(g.inputs[:n_args])) or "no arguments"
 
 
 def _why(old: tuple, new: tuple) -> str:

@@ -145,7 +145,23 @@ class LoadedPlan:
         missing = [n for n in names if n not in given]
         if missing:
             raise GraphcTypeError(f"missing plan input{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-        return [self._as_input(s, given[s.name]) for s in specs]
+        arrays = [self._as_input(s, given[s.name]) for s in specs]
+        self._check_sizes(arrays)
+        return arrays
+
+    def _check_sizes(self, arrays: list) -> None:
+        """Free dimensions: one size per name across the inputs, and the guards the plan relies on."""
+        free: dict[str, int] = {}
+        for spec, a in zip(self._pf.inputs, arrays):
+            for d, n in zip(spec.shape, a.shape):
+                if type(d) is not int and str(d) in d.symbols and free.setdefault(str(d), n) != n:
+                    raise ShapeError(f"plan input {spec.name!r} has {n} for its size {d}, which another input "
+                                     f"gives as {free[str(d)]}")
+        facts = self._pf.graph.facts
+        failed = facts.failed(facts.bind(free)) if free else None
+        if failed is not None:
+            sizes = ", ".join(f"{k}={n}" for k, n in sorted(free.items()))
+            raise ShapeError(f"the plan was traced relying on {failed}, which fails for {sizes}")
 
     def _as_input(self, spec: IOSpec, x: object):
         xp = self.device.xp
@@ -161,9 +177,10 @@ class LoadedPlan:
             if not weak and not np.can_cast(a.dtype, spec.dtype, "same_kind"):
                 raise DTypeError(f"plan input {spec.name!r} is {spec.dtype}; {a.dtype} cannot be cast to it")
             a = a.astype(spec.dtype)
-        if tuple(a.shape) != spec.shape:
-            raise ShapeError(f"plan input {spec.name!r} must have shape {spec.shape}, got {tuple(a.shape)} "
-                             "(a saved plan has fixed shapes)")
+        if len(a.shape) != len(spec.shape) or any(type(d) is int and n != d for n, d in zip(a.shape, spec.shape)):
+            free = " (its free dimensions take any size)" if spec.free else " (a saved plan has fixed shapes)"
+            raise ShapeError(f"plan input {spec.name!r} must have shape {tuple(spec.shape)}, got {tuple(a.shape)}"
+                             f"{free}")
         return a
 
     # ---- saving --------------------------------------------------------------------------------------
@@ -267,7 +284,7 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
                                 for i, v in enumerate(g.outputs[:len(g.outputs) - len(grad_of)])])
     tv = None
     if with_test_vector and not planfile.has_random_ops(g):
-        ins = _test_inputs(g.inputs[:n_args], args, test_inputs)
+        ins = _test_inputs(g.inputs[:n_args], args, test_inputs, c.example_shapes)
         tv = planfile.make_test_vector(g, ins, arrays, traced.opt_level)
     meta = {}
     if enable_metadata:
@@ -301,8 +318,10 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def _test_inputs(values: list, names: list[str], given: Sequence | Mapping | None) -> list[np.ndarray]:
-    """The test vector's inputs: given ones cast to the signature, else seeded random ones."""
+def _test_inputs(values: list, names: list[str], given: Sequence | Mapping | None,
+                 shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """The test vector's inputs: given ones cast to the signature, else seeded random ones of `shapes` (the
+    traced call's: a plan with free dimensions is checked at the sizes it was traced for)."""
     if given is not None:
         seq = [given[n] for n in names] if isinstance(given, Mapping) else list(given)
         if len(seq) != len(values):
@@ -310,15 +329,15 @@ def _test_inputs(values: list, names: list[str], given: Sequence | Mapping | Non
         out = []
         for v, a in zip(values, seq, strict=True):
             a = np.asarray(to_host(a._data if isinstance(a, Tensor) else a)).astype(v.dtype)
-            if a.shape != v.shape:
-                raise ShapeError(f"a test input has shape {a.shape}, the plan's input has {v.shape}")
+            if len(a.shape) != len(v.shape) or any(type(d) is int and n != d for n, d in zip(a.shape, v.shape)):
+                raise ShapeError(f"a test input has shape {a.shape}, the plan's input has {list(v.shape)}")
             out.append(a)
         return out
     rng = np.random.default_rng(0)
     out = []
-    for v in values:   # integers are 0, a valid index or label for any op; floats cover both signs
+    for v, shape in zip(values, shapes):   # integers are 0, a valid index or label for any op; floats cover both signs
         if v.dtype.kind == "f":
-            out.append(rng.uniform(-1, 1, v.shape).astype(v.dtype))
+            out.append(rng.uniform(-1, 1, shape).astype(v.dtype))
         else:
-            out.append(np.zeros(v.shape, v.dtype))
+            out.append(np.zeros(shape, v.dtype))
     return out

@@ -15,6 +15,7 @@ from .ir.dtypes import as_dtype, default_dtype, float_of, int32, promote, scalar
 from .ir.errors import AxisError, DeviceError, GraphcError, ShapeError, TraceError, with_context
 from .ir.location import user_location
 from .ir.ops.common import normalize_axes
+from .ir.symbols import Dim, prod, quotient
 from .state import State
 
 _serial = itertools.count()
@@ -79,9 +80,9 @@ class Tensor:
         return len(self._meta().shape)
 
     @property
-    def size(self) -> int:
-        """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64))
+    def size(self) -> int | Dim:
+        """Number of elements (symbolic inside a trace with symbolic sizes)."""
+        return prod(self.shape)
 
     @property
     def device(self) -> Device:
@@ -334,13 +335,13 @@ def _value_or_none(t: object) -> np.ndarray | None:
     return np.asarray(t)
 
 
-def _ints(shape) -> tuple[int, ...]:
-    """A shape or axis list given as an int, a sequence or a Tensor, as a tuple of ints."""
+def _ints(shape) -> tuple[int | Dim, ...]:
+    """A shape or axis list given as an int, a sequence or a Tensor, as a tuple of ints (symbolic sizes kept)."""
     if isinstance(shape, Tensor):
         shape = shape.tolist()
-    if isinstance(shape, (int, np.integer)):
-        return (int(shape),)
-    return tuple(int(s) for s in shape)
+    if isinstance(shape, (int, np.integer, Dim)):
+        shape = (shape,)
+    return tuple(s if isinstance(s, Dim) else int(s) for s in shape)
 
 
 def _reshape_target(shape: tuple[int, ...], size: int, target) -> tuple[int, ...]:
@@ -349,11 +350,12 @@ def _reshape_target(shape: tuple[int, ...], size: int, target) -> tuple[int, ...
     if new.count(-1) > 1:
         raise with_context(ShapeError(f"only one dimension of {tuple(new)} may be -1"), "reshape", user_location())
     if -1 in new:
-        known = int(np.prod([s for s in new if s != -1], dtype=np.int64))
-        if known == 0 or size % known:
+        known = prod(s for s in new if s != -1)
+        try:
+            new[new.index(-1)] = quotient(size, known, f"reshape of {shape} into {tuple(new)}")
+        except ShapeError:
             raise with_context(ShapeError(f"cannot reshape a tensor of shape {shape} into shape {tuple(new)}"),
-                               "reshape", user_location())
-        new[new.index(-1)] = size // known
+                               "reshape", user_location()) from None
     return tuple(new)
 
 

@@ -33,7 +33,11 @@ def cse(g: Graph) -> None:
         ids = tuple(v.id for v in n.inputs)
         if n.op.commutative:
             ids = tuple(sorted(ids))
-        key = (n.op.name, ids, frozen(n.attrs))
+        try:          # attributes are plain data: mostly hashable as they are
+            key = (n.op.name, ids, tuple(n.attrs.items()))
+            hash(key)
+        except TypeError:
+            key = (n.op.name, ids, frozen(n.attrs))
         prev = seen.get(key)
         if prev is not None:
             mapping.update(zip(n.outputs, prev))

@@ -8,7 +8,8 @@ reduction of its own group.
 
 Convexity is checked on demand, not with per-node reachability sets (quadratic in memory): a merge of A
 and B is refused when some outside node that a member of one reads is a descendant of the other, found by
-a backward search that stops at nodes older than the other group's first member. Convex groups can still
+a backward search that stops at nodes older than the other group's first member. Each group remembers the
+nodes a search found not to descend from it, so later searches stop there too. Convex groups can still
 need each other (A's sum feeds B while B's result feeds A elsewhere); while the graph of groups has such
 a cycle, the smallest group on it stays unfused.
 """
@@ -25,13 +26,16 @@ from .util import toposort
 class _Group:
     """A candidate group of node indices (all of one iteration shape)."""
 
-    __slots__ = ("shape", "members", "first", "outside", "reductions", "read_reductions")
+    __slots__ = ("shape", "members", "first", "last", "outside", "cleared", "cleared_max", "reductions",
+                 "read_reductions")
 
     def __init__(self, shape: tuple, i: int, preds: list[int], is_reduction: bool, read_reductions: set[int]) -> None:
         self.shape = shape
         self.members = {i}
-        self.first = i                     # the oldest member: nothing older descends from the group
+        self.first = self.last = i         # the oldest and newest members: nothing older descends from the group
         self.outside = set(preds)          # nodes outside the group that members read
+        self.cleared: set[int] = set()     # nodes (not older than `first`) known not to descend from the group
+        self.cleared_max = -1              # the newest of them
         self.reductions = {i} if is_reduction else set()
         self.read_reductions = read_reductions   # reductions whose results members read
 
@@ -39,10 +43,24 @@ class _Group:
         """Take o's members (cost in o's size, so absorbing into the larger group keeps merging near-linear)."""
         self.outside.update(q for q in o.outside if q not in self.members)
         self.outside.difference_update(o.members)
+        self.cleared = _cleared_by_both(self, o)
+        self.cleared_max = max(self.cleared_max, o.cleared_max) if self.cleared else -1
         self.members |= o.members
-        self.first = min(self.first, o.first)
+        self.first, self.last = min(self.first, o.first), max(self.last, o.last)
         self.reductions |= o.reductions
         self.read_reductions |= o.read_reductions
+
+
+def _cleared_by_both(a: _Group, b: _Group) -> set[int]:
+    """The nodes known to descend from neither group (what the union of the two may keep)."""
+    for old, new in ((a, b), (b, a)):
+        if not new.cleared and new.first > max(old.last, old.cleared_max):
+            # A group newer than everything the other one holds or cleared, and never searched against:
+            # nothing the other cleared can descend from it, so that set stands (the common case of fusion
+            # growing a group by the next node, at no cost).
+            return old.cleared
+    return ({k for k in a.cleared if k < b.first or k in b.cleared}
+            | {k for k in b.cleared if k < a.first or k in a.cleared})
 
 
 class _Fuser:
@@ -54,8 +72,11 @@ class _Fuser:
         self.preds = [sorted({prod[v] for v in n.inputs if v in prod}) for n in g.nodes]
         self.group_of: dict[int, _Group] = {}
 
-    def _descends(self, q: int, grp: _Group, cleared: set[int]) -> bool:
-        """True when node q is reachable from a member of grp; `cleared` collects nodes known not to be."""
+    def _descends(self, q: int, grp: _Group) -> bool:
+        """True when node q is reachable from a member of grp (nodes found not to be join grp.cleared)."""
+        cleared = grp.cleared
+        if q in cleared:
+            return False
         stack = [q]
         seen = {q}
         while stack:
@@ -67,6 +88,7 @@ class _Fuser:
                     seen.add(p)
                     stack.append(p)
         cleared |= seen
+        grp.cleared_max = max(grp.cleared_max, q)   # every node a search from q reaches is older than q
         return False
 
     def can_merge(self, a: _Group, b: _Group) -> bool:
@@ -74,9 +96,8 @@ class _Fuser:
         if (a.read_reductions | b.read_reductions) & (a.reductions | b.reductions):
             return False
         for x, y in ((a, b), (b, a)):
-            cleared: set[int] = set()
             for q in x.outside:
-                if q not in y.members and q > y.first and self._descends(q, y, cleared):
+                if q not in y.members and q > y.first and self._descends(q, y):
                     return False
         return True
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphc.ir import Graph, Value
+from graphc.ir.symbols import is_static
 
 MIN_BYTES = 1 << 16            # smaller arrays come from NumPy's allocator cache anyway
 OUT_OPS = frozenset({"matmul"})  # non-elementwise ops whose CPU code accepts out=
@@ -29,8 +30,14 @@ class MemoryPlan:
 
     @property
     def bytes(self) -> int:
-        """Total bytes of the persistent buffers."""
-        return int(sum(np.prod(s, dtype=np.int64) * d.itemsize for s, d in self.slots))
+        """Total bytes of the persistent buffers whose shapes are static (the others depend on the call)."""
+        return int(sum(np.prod(s, dtype=np.int64) * d.itemsize for s, d in self.slots if is_static(s)))
+
+
+def _large(v: Value, min_bytes: int) -> bool:
+    """At least min_bytes, or of a symbolic size (a batch: planned as large)."""
+    size = v.size
+    return type(size) is not int or size * v.dtype.itemsize >= min_bytes
 
 
 def _writes_out(n) -> bool:
@@ -49,7 +56,7 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
             last[storage.get(v, v)] = i
             last[v] = i
     escaping = {storage.get(v, v) for v in g.roots()}
-    big = {v for n in g.nodes for v in n.outputs if v.size * v.dtype.itemsize >= min_bytes}
+    big = {v for n in g.nodes for v in n.outputs if _large(v, min_bytes)}
 
     mp = MemoryPlan(inplace=_inplace_updates(g, min_bytes))
     free: dict[tuple, list[int]] = {}
@@ -105,7 +112,7 @@ def _inplace_updates(g: Graph, min_bytes: int) -> dict[Value, Value]:
     out: dict[Value, Value] = {}
     for s, v in g.updates:
         p = v.producer
-        if (p is None or v.type != s.type or s in outputs or v in outputs or s.size * s.dtype.itemsize < min_bytes
+        if (p is None or v.type != s.type or s in outputs or v in outputs or not _large(s, min_bytes)
                 or not ((p.op.elementwise and p.op.ufunc is not None) or p.op.family == "fused")
                 or max(readers.get(s, [-1])) > index[p]):
             continue

@@ -14,6 +14,7 @@ import numpy as np
 from graphc.ir import Graph, OpNode, Value, building, emit
 from graphc.ir.errors import ShapeError
 from graphc.ir.ops.common import broadcast_shapes
+from graphc.ir.symbols import prod
 
 from .dce import dce
 
@@ -61,14 +62,26 @@ def _operand_if(n: OpNode, i: int, value: float) -> Value | None:
 
 
 def _scaled(v: Value) -> tuple[Value, Value] | None:
-    """(x, c) when v = x * c for a one-element constant c, else None."""
+    """(x, c) when v = x * c for a one-element c (a constant, or a scale computed at run time such as a
+    mean's 1/N), else None."""
     inner = _producer(v, "mul")
     if inner is None:
         return None
     for u, w in (inner.inputs, inner.inputs[::-1]):
-        if _scalar(w) is not None and w.size == 1 and u.shape == v.shape:
+        if w.size == 1 and u.shape == v.shape and u.size != 1:
             return u, w
     return None
+
+
+def _times(x: Value, c: Value, g: Graph, out: Value) -> Value:
+    """x * c as a result of `out`'s shape (a constant scale becomes a 0-d constant; a one-element value of
+    higher rank is read through a reshape)."""
+    k = _scalar(c)
+    if k is not None:
+        c = _const(g, k, out)
+    elif c.shape != () and broadcast_shapes(out.shape, c.shape) != out.shape:
+        c = emit("reshape", [c], shape=())
+    return emit("mul", [x, c])
 
 
 # ---- rules ------------------------------------------------------------------------------------------------
@@ -154,12 +167,31 @@ def _inverse_of(name: str) -> Rule:
 
 
 def _mean_as_sum(n, g, o):
-    # mean = sum * (1/n), so constant scalings can merge with it.
+    # mean = sum * (1/n), so constant scalings can merge with it (and the sum fuses with what feeds it);
+    # over a symbolic batch the count is read from the operand when the plan runs.
     a, out = n.inputs[0], n.outputs[0]
-    count = int(np.prod([a.shape[i] for i in n.attrs["axis"]], dtype=np.int64))
+    count = prod(a.shape[i] for i in n.attrs["axis"])
     if out.dtype != a.dtype or not count:
         return None
+    if type(count) is not int:
+        n_elements = emit("count", [a], axis=n.attrs["axis"], dtype=str(out.dtype))
+        return emit("div", [emit("sum", [a], **n.attrs), n_elements])
     return emit("mul", [emit("sum", [a], **n.attrs), _const(g, 1.0 / count, out)])
+
+
+def _static_count(n, g, o):
+    count = prod(n.inputs[0].shape[i] for i in n.attrs["axis"])
+    return g.add_const(np.asarray(count, dtype=n.outputs[0].dtype)) if type(count) is int else None
+
+
+def _count_of_an_input(n, g, o):
+    # A count reads only its operand's shape: read an input of that shape instead, so that no intermediate is
+    # kept (or materialized out of a fused group) just to be counted.
+    x = n.inputs[0]
+    same = next((v for v in g.inputs if v.shape == x.shape), None)
+    if x.kind == "input" or same is None:
+        return None
+    return emit("count", [same], **n.attrs)
 
 
 def _sum_of_scaled(n, g, o):
@@ -168,7 +200,7 @@ def _sum_of_scaled(n, g, o):
     xc = _scaled(a)
     if xc is None or out.dtype.kind != "f":
         return None
-    return emit("mul", [emit("sum", [xc[0]], **n.attrs), _const(g, _scalar(xc[1]), out)])
+    return _times(emit("sum", [xc[0]], **n.attrs), xc[1], g, out)
 
 
 def _inner_product(n, g, o):
@@ -187,7 +219,7 @@ def _vdot_of_scaled(n, g, o):
         if xc is not None:
             other = n.inputs[1 - i]
             d = emit("vdot", [xc[0], other] if i == 0 else [other, xc[0]])
-            return emit("mul", [d, _const(g, _scalar(xc[1]), n.outputs[0])])
+            return _times(d, xc[1], g, n.outputs[0])
     return None
 
 
@@ -203,7 +235,9 @@ def _reshape_of_reshape(n, g, o):
 def _reshape_of_scaled(n, g, o):
     # reshape(x * c) = reshape(x) * c: the reshape moves next to what produced x.
     xc = _scaled(n.inputs[0])
-    return emit("mul", [emit("reshape", [xc[0]], shape=n.outputs[0].shape), xc[1]]) if xc is not None else None
+    if xc is None:
+        return None
+    return _times(emit("reshape", [xc[0]], shape=n.outputs[0].shape), xc[1], g, n.outputs[0])
 
 
 def _reshape_of_kept_dims(n, g, o):
@@ -240,6 +274,7 @@ RULES: dict[str, list[Rule]] = {
     "exp": [_inverse_of("log")],
     "log": [_inverse_of("exp")],
     "mean": [_mean_as_sum],
+    "count": [_static_count, _count_of_an_input],
     "sum": [_sum_of_scaled, _inner_product],
     "vdot": [_vdot_of_scaled],
     "reshape": [_same_shape, _reshape_of_reshape, _reshape_of_scaled, _reshape_of_kept_dims],
@@ -295,10 +330,14 @@ def _sweep(g: Graph, opts: Options) -> bool:
     changed = False
     nodes = []
     for n in g.nodes:
-        n.inputs = [mapping.get(v, v) for v in n.inputs]
+        if mapping:
+            n.inputs = [mapping.get(v, v) for v in n.inputs]
         if n.op.elementwise:
             changed |= _unbroadcast_operands(n)
-        rules = RULES.get(n.op.name, ()) if len(n.outputs) == 1 else ()
+        rules = RULES.get(n.op.name) if len(n.outputs) == 1 else None
+        if not rules:
+            nodes.append(n)
+            continue
         start = len(g.nodes)
         r = None
         with building(g, n.role, n.loc):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphc.ir import Graph, OpNode, Value
+from graphc.ir.ops.reduce import reduced_shape
+from graphc.ir.symbols import Dim, is_static, prod
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,9 @@ class FusedGroup:
         return cls(str(node.attrs["name"]), sub, iteration_shape(sub), reds)
 
     @property
-    def size(self) -> int:
-        """Elements of the iteration shape."""
-        return int(np.prod(self.shape, dtype=np.int64))
+    def size(self) -> int | Dim:
+        """Elements of the iteration shape (symbolic when it is)."""
+        return prod(self.shape)
 
     @property
     def inputs(self) -> list[Value]:
@@ -42,6 +44,23 @@ class FusedGroup:
     def outputs(self) -> list[Value]:
         """The subgraph's outputs (one per result of the fused node)."""
         return self.sub.outputs
+
+    @property
+    def static(self) -> bool:
+        """True when the iteration shape is known before the call."""
+        return is_static(self.shape)
+
+    def shape_for(self, arrays) -> tuple[int, ...]:
+        """The iteration shape of a call on these operand arrays: every operand broadcasts to it."""
+        if self.static:
+            return self.shape
+        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+        return (1,) * (len(self.shape) - len(shape)) + shape
+
+    @staticmethod
+    def reduced(shape: tuple[int, ...], node: OpNode) -> tuple[int, ...]:
+        """The result shape of reduction `node` over an iteration of `shape`."""
+        return reduced_shape(shape, node.attrs["axis"], node.attrs["keepdims"])
 
     def reduction_of(self, v: Value) -> OpNode | None:
         """The reduction producing output v, or None for an elementwise output."""

@@ -21,6 +21,7 @@ from .cpu.c_kernel import CFusedKernel, Unsupported
 from .cpu.chunked import FusedCPUKernel
 from .group import FusedGroup
 from .plan import Plan, Result, Signature
+from .sizes import Buffers, binding_lines, has_dims, source
 
 log = logging.getLogger("graphc.runtime")
 
@@ -37,7 +38,12 @@ class _Emitter:
         self.blas_threads: int | None = None   # the BLAS thread count set last in the generated code
         self.memory = memory or MemoryPlan()
         for k, (shape, dtype) in enumerate(self.memory.slots):
-            self.env[f"m{k}"] = xp.empty(shape, dtype)
+            if has_dims(shape):    # sized when the plan runs (the same buffer while the sizes stay)
+                self.env.setdefault("_buffers", Buffers(xp))
+                self.env[f"d{k}"] = dtype
+                self.lines.append(f"m{k} = _buffers.get({k}, {source(shape)}, d{k})")
+            else:
+                self.env[f"m{k}"] = xp.empty(shape, dtype)
 
     def arg(self, v: Value) -> str:
         """The expression naming a value (constants become globals)."""
@@ -82,17 +88,49 @@ class _Emitter:
             expr = f"gemm({args[0]}, {args[1]}, {n.attrs['transpose_a']}, {n.attrs['transpose_b']})"
         if expr is None:
             fn = f"k{prefix}"
-            self.env[fn] = functools.partial(n.op.kernel, self.xp, **n.attrs)
-            expr = f"{fn}({', '.join(args)})"
+            static = {k: a for k, a in n.attrs.items() if not has_dims(a)}
+            self.env[fn] = functools.partial(n.op.kernel, self.xp, **static)
+            sized = [f"{k}={source(a)}" for k, a in n.attrs.items() if k not in static]
+            expr = f"{fn}({', '.join(args + sized)})"
         self.line(n.outputs, prefix, expr)
 
     def blas(self, n: OpNode) -> None:
-        """Before a matrix product on the CPU: set the BLAS threads its size calls for, if not set already."""
-        k = blas.product_threads(n.inputs[0].shape, n.outputs[0].shape, bool(n.attrs.get("transpose_a", False)))
-        if k is not None and k != self.blas_threads:
-            self.env["_blas"] = blas.Scope
-            self.lines.append(f"_bt({k})")
-            self.blas_threads = k
+        """Before a matrix product on the CPU: set the BLAS threads its size calls for, if not set already
+        (with free dimensions, worked out from each call's sizes)."""
+        flops = blas.product_flops(n.inputs[0].shape, n.outputs[0].shape, bool(n.attrs.get("transpose_a", False)))
+        if type(flops) is int:
+            k = blas.threads_for(flops)
+            if k is None or k == self.blas_threads:
+                return
+            line = f"_bt({k})"
+        else:
+            k, line = None, f"_bt(_blas_for({source(flops)}))"
+            self.env["_blas_for"] = blas.threads_for
+        self.env["_blas"] = blas.Scope
+        self.lines.append(line)
+        self.blas_threads = k
+
+    def inline_group(self, n: OpNode, i: int, named: bool = False) -> None:
+        """A fused group as its members' lines; `named` binds its results to the kernel call's names too."""
+        sub: Graph = n.attrs["subgraph"]
+        for v, outer in zip(sub.inputs, n.inputs):
+            self.names[v] = self.arg(outer)
+        for j, m in enumerate(sub.nodes):
+            self.node(m, f"v{i}f{j}")
+        if named:
+            names = [f"v{i}_{j}" for j in range(len(n.outputs))]
+            self.lines.append(f"{', '.join(names)} = {', '.join(self.arg(v) for v in sub.outputs)}")
+            self.names.update(zip(n.outputs, names))
+        else:
+            for v, inner in zip(n.outputs, sub.outputs):
+                self.names[v] = self.arg(inner)
+
+    def kernel_group(self, n: OpNode, i: int) -> None:
+        """A fused group as one call of its CPU kernel (a C loop, or the chunked NumPy loop)."""
+        self.env[f"f{i}"] = _cpu_kernel(n)
+        outs = {j: self.target(v) for j, v in enumerate(n.outputs) if self.target(v)}
+        extra = f", out={{{', '.join(f'{j}: {t}' for j, t in outs.items())}}}" if outs else ""
+        self.line(n.outputs, f"v{i}", f"f{i}({', '.join(self.arg(v) for v in n.inputs)}{extra})")
 
     def release(self, values: list[Value]) -> None:
         """Drop the local names of dead values so their memory returns before the call ends."""
@@ -109,12 +147,17 @@ def _gemm_ok(n: OpNode) -> bool:
 
 
 def _cpu_kernel(n: OpNode):
-    """The compiled C loop for a large fused group when possible, else the NumPy chunked loop."""
+    """The compiled C loop for a large fused group when possible, else the NumPy chunked loop, else (sizes
+    symbolic past the leading axis) the group's reference kernel, op by op."""
     try:
         return CFusedKernel(n)
     except Unsupported as e:
         log.debug("fused group %s runs on NumPy: %s", n.attrs["name"], e)
+    try:
         return FusedCPUKernel(n)
+    except Unsupported as e:
+        log.debug("fused group %s runs op by op: %s", n.attrs["name"], e)
+        return functools.partial(n.op.kernel, np, **n.attrs)
 
 
 def _own(a):
@@ -124,12 +167,12 @@ def _own(a):
 
 def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, replay: bool = False) -> Plan:
     """Generate and compile the plan function for `g` on `device` ("cpu" or "gpu")."""
+    args = [f"a{i}" for i in range(len(g.inputs))]
+    bindings = binding_lines(g, args)    # symbols first: sized buffers below need them
     memory = plan_memory(g) if device == "cpu" else None
     em = _Emitter(array_module(device), memory)
-    args = []
-    for i, v in enumerate(g.inputs):
-        em.names[v] = f"a{i}"
-        args.append(em.names[v])
+    em.lines[:0] = bindings
+    em.names.update(zip(g.inputs, args))
     fused = 0
     for i, n in enumerate(g.nodes):
         if n.op.family != "fused":
@@ -139,23 +182,22 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
             em.release(em.memory.release_after.get(i, []))
             continue
         fused += 1
-        sub: Graph = n.attrs["subgraph"]
+        size = FusedGroup.of(n).size
         if device == "gpu":
             from .gpu.kernels import fused_kernel  # CuPy
             em.env[f"f{i}"] = fused_kernel(n)
             em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
-        elif FusedGroup.of(n).size <= config.inline_max:
-            for v, outer in zip(sub.inputs, n.inputs):
-                em.names[v] = em.arg(outer)
-            for j, m in enumerate(sub.nodes):
-                em.node(m, f"v{i}f{j}")
-            for v, inner in zip(n.outputs, sub.outputs):
-                em.names[v] = em.arg(inner)
-        else:
-            em.env[f"f{i}"] = _cpu_kernel(n)
-            outs = {j: em.target(v) for j, v in enumerate(n.outputs) if em.target(v)}
-            extra = f", out={{{', '.join(f'{j}: {t}' for j, t in outs.items())}}}" if outs else ""
-            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)}{extra})")
+        elif type(size) is int:
+            em.inline_group(n, i) if size <= config.inline_max else em.kernel_group(n, i)
+        else:   # a size known per call: small calls run the ufunc lines, large ones the kernel
+            em.lines.append(f"if {source(size)} <= {config.inline_max}:")
+            start = len(em.lines)
+            em.inline_group(n, i, named=True)
+            em.lines[start:] = ["    " + ln for ln in em.lines[start:]]
+            em.lines.append("else:")
+            start = len(em.lines)
+            em.kernel_group(n, i)
+            em.lines[start:] = ["    " + ln for ln in em.lines[start:]]
         em.release(em.memory.release_after.get(i, []))
     rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
     scopes = "_errstate(all='ignore')" + (", _blas() as _bt" if "_blas" in em.env else "")

@@ -4,41 +4,50 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.dtypes import as_dtype, float32
-from ..tensors import Tensor, _ints
+from ..ir.symbols import is_static
+from ..tensors import Tensor, _ints, apply1
 
 
 def _make(arr: np.ndarray, dtype, device) -> Tensor:
     return Tensor(arr, dtype=float32 if dtype is None else as_dtype(dtype), device=device)
 
 
+def _filled(shape, value, dtype, device) -> Tensor:
+    """value in `shape`; a shape with symbolic sizes (inside a trace) broadcasts the one value."""
+    shape = _ints(shape)
+    if is_static(shape):
+        return Tensor(np.full(shape, value), dtype=dtype, device=device)
+    return apply1("broadcast_to", [Tensor(np.asarray(value), dtype=dtype, device=device)], shape=shape)
+
+
 def zeros(shape, dtype="float32", device=None) -> Tensor:
     """A tensor of zeros."""
-    return _make(np.zeros(_ints(shape)), dtype, device)
+    return _filled(shape, 0.0, float32 if dtype is None else as_dtype(dtype), device)
 
 
 def ones(shape, dtype="float32", device=None) -> Tensor:
     """A tensor of ones."""
-    return _make(np.ones(_ints(shape)), dtype, device)
+    return _filled(shape, 1.0, float32 if dtype is None else as_dtype(dtype), device)
 
 
 def full(shape, value, dtype=None, device=None) -> Tensor:
     """A tensor filled with value (dtype from the value when not given: int32, float32 or bool)."""
-    return Tensor(np.full(_ints(shape), value), dtype=dtype, device=device)
+    return _filled(shape, value, dtype, device)
 
 
 def zeros_like(inp: Tensor) -> Tensor:
     """Zeros of inp's shape, dtype and device."""
-    return _make(np.zeros(inp.shape), inp.dtype, inp.device)
+    return _filled(inp.shape, 0, inp.dtype, inp.device)
 
 
 def ones_like(inp: Tensor) -> Tensor:
     """Ones of inp's shape, dtype and device."""
-    return _make(np.ones(inp.shape), inp.dtype, inp.device)
+    return _filled(inp.shape, 1, inp.dtype, inp.device)
 
 
 def full_like(inp: Tensor, value) -> Tensor:
     """value in inp's shape, dtype and device."""
-    return _make(np.full(inp.shape, value), inp.dtype, inp.device)
+    return _filled(inp.shape, value, inp.dtype, inp.device)
 
 
 def arange(start=0, stop=None, step=1, dtype="float32", device=None) -> Tensor:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .symbols import Dim
+
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 DTYPE_NAMES = frozenset(str(np.dtype(d)) for d in (
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
@@ -20,6 +22,11 @@ DTYPE_NAMES = frozenset(str(np.dtype(d)) for d in (
 def is_int(x: object) -> bool:
     """True for a Python int (bool excluded) within int64."""
     return type(x) is int and INT64_MIN <= x <= INT64_MAX
+
+
+def _dim(v: object) -> bool:
+    """A size: a non-negative int or a symbolic dimension."""
+    return (is_int(v) and v >= 0) or isinstance(v, Dim)
 
 
 def _number(v: object) -> bool:
@@ -45,7 +52,8 @@ def _spec_item(e: object) -> bool:
     if kind in ("int", "array"):
         return len(rest) == 1 and is_int(rest[0])
     if kind == "slice":
-        return len(rest) == 3 and all(i is None or is_int(i) for i in rest)
+        return len(rest) == 3 and all(i is None or is_int(i) or isinstance(i, Dim) for i in rest[:2]) \
+            and (rest[2] is None or is_int(rest[2]))
     return kind == "none" and not rest
 
 
@@ -62,7 +70,8 @@ INT = Attr("an integer", is_int)
 AXIS = Attr("a non-negative integer (an axis)", lambda v: is_int(v) and v >= 0)
 COUNT = Attr("a non-negative integer", lambda v: is_int(v) and v >= 0)
 INTS = Attr("a tuple of integers", _ints)
-SHAPE = Attr("a tuple of non-negative integers", lambda v: _ints(v) and all(i >= 0 for i in v))
+SHAPE = Attr("a tuple of sizes (non-negative integers or symbolic dimensions)",
+             lambda v: type(v) is tuple and all(_dim(i) for i in v))
 AXES = Attr("a sorted tuple of distinct non-negative integers (axes)", _axes)
 PADS = Attr("a tuple of (before, after) pairs of non-negative integers", _pads)
 SPEC = Attr("an index spec", lambda v: type(v) is tuple and all(_spec_item(e) for e in v))

@@ -9,8 +9,9 @@ import numpy as np
 from .errors import GraphcError, with_context
 from .opdef import get_op
 from .printing import format_graph
+from .symbols import Dim, Facts, collecting, prod
 
-Shape = tuple[int, ...]
+Shape = tuple[int | Dim, ...]   # a dimension is an int or a symbolic size (graphc/ir/symbols.py)
 _ids = itertools.count()
 
 FORWARD, GRADIENT, UPDATE = "forward", "gradient", "update"
@@ -38,9 +39,9 @@ class Value:
         return len(self.shape)
 
     @property
-    def size(self) -> int:
-        """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64))
+    def size(self) -> int | Dim:
+        """Number of elements (symbolic when the shape is)."""
+        return prod(self.shape)
 
     @property
     def type(self) -> tuple[Shape, np.dtype]:
@@ -96,6 +97,8 @@ class Graph:
         self.outputs: list[Value] = []
         # State updates (input Value, new Value): parameters and optimizer state assigned by a step.
         self.updates: list[tuple[Value, Value]] = []
+        # What symbolic shapes rely on: guards checked before each run, and derived symbols.
+        self.facts = Facts()
 
     def add_input(self, shape: Shape, dtype: np.dtype, name: str | None = None) -> Value:
         """Add a runtime-provided input."""
@@ -116,7 +119,8 @@ class Graph:
         op = get_op(opname)
         attrs = attrs or {}
         try:
-            types = op.infer([v.type for v in inputs], attrs)
+            with collecting(self.facts):
+                types = op.infer([v.type for v in inputs], attrs)
         except GraphcError as e:
             raise with_context(e, opname, loc) from None
         node = OpNode(op, attrs, list(inputs), [], loc, role)
@@ -184,7 +188,17 @@ class Graph:
             g.nodes.append(nn)
         g.outputs = [vm[v] for v in self.outputs]
         g.updates = [(vm[s], vm[v]) for s, v in self.updates]
+        g.facts = Facts(list(self.facts.guards), dict(self.facts.derived))
         return g
+
+    def symbols(self) -> list[str]:
+        """The free symbols of the inputs' shapes, in order of appearance (each bound from an input at a call)."""
+        out: dict[str, None] = {}
+        for v in self.inputs:
+            for d in v.shape:
+                if type(d) is not int:
+                    out.update(dict.fromkeys(sorted(d.symbols)))
+        return list(out)
 
     def __str__(self) -> str:
         return format_graph(self)

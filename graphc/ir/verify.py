@@ -6,6 +6,7 @@ import numpy as np
 from . import attrs
 from .errors import GraphcError
 from .graph import Graph
+from .symbols import Facts, collecting
 
 
 class VerifyError(GraphcError, AssertionError):
@@ -27,7 +28,8 @@ def verify(g: Graph) -> Graph:
         why = attrs.check(n.op.attrs, n.attrs, n.op.name)
         if why:
             raise VerifyError(f"node {i}: {why}")
-        types = n.op.infer([v.type for v in n.inputs], n.attrs)
+        with collecting(Facts()):     # re-inference must not add guards to anything
+            types = n.op.infer([v.type for v in n.inputs], n.attrs)
         if len(types) != len(n.outputs):
             raise VerifyError(f"node {i} ({n.op.name}) has {len(n.outputs)} outputs, expected {len(types)}")
         for j, (v, (shape, dtype)) in enumerate(zip(n.outputs, types)):

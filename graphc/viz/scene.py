@@ -129,7 +129,9 @@ def _flatten(nodes: list[OpNode], alias: dict[Value, Value], ctx: Group | None, 
 def _elements(sub: Graph) -> int:
     """The kernel's iteration space: the largest value it touches (a reduction's input included)."""
     vals = list(sub.inputs) + [v for n in sub.nodes for v in n.outputs]
-    return max((v.size for v in vals), default=0)
+    static = [v.size for v in vals if type(v.size) is int]
+    symbolic = [v.size for v in vals if type(v.size) is not int]
+    return symbolic[0] if symbolic else max(static, default=0)
 
 
 def _op_names(sub: Graph) -> list[str]:

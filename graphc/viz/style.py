@@ -109,9 +109,10 @@ def role_cluster(role: str) -> dict:
             "labelloc": "t"}
 
 
-def kernel_cluster(name: str, elements: int, ops: list[str]) -> dict:
-    """Attributes of a fused kernel's cluster: its name and element count on the label."""
-    count = f"{elements:,} element{'' if elements == 1 else 's'}"
+def kernel_cluster(name: str, elements: object, ops: list[str]) -> dict:
+    """Attributes of a fused kernel's cluster: its name and element count (symbolic: as written) on the label."""
+    one = type(elements) is int and elements == 1
+    count = (f"{elements:,}" if type(elements) is int else str(elements)) + (" element" if one else " elements")
     tip = f"fused kernel {name}: {len(ops)} ops over {count}\n" + " ".join(op_summary(ops, 99))
     return {"label": f"{name} · {count}", "style": "rounded,filled", "fontsize": "10",
             "labelloc": "t", **KERNEL, "tooltip": tip}

@@ -13,11 +13,12 @@ threads at once may see each other's count.
 """
 from __future__ import annotations
 
+import functools
+import operator
 import threading
 
-import numpy as np
-
 from graphc.config import config
+from graphc.ir.symbols import Dim
 
 # Products below this many operations are left to the library's own setting: setting threads around them
 # costs about as much as the product (OpenBLAS runs products below 2^19 operations on one thread anyway).
@@ -42,21 +43,18 @@ def libraries() -> list:
     return _libraries
 
 
-def product_flops(a_shape: tuple[int, ...], out_shape: tuple[int, ...], transpose_a: bool = False) -> int:
-    """Floating-point operations of a (batched) matrix or vector product: 2 * output elements * inner size."""
+def product_flops(a_shape: tuple, out_shape: tuple, transpose_a: bool = False) -> int | Dim:
+    """Floating-point operations of a (batched) matrix or vector product: 2 * output elements * inner size
+    (a symbolic size when the shapes have free dimensions)."""
     k = a_shape[-2] if transpose_a else a_shape[-1]
-    return 2 * int(np.prod(out_shape, dtype=np.int64)) * int(k)
+    return functools.reduce(operator.mul, out_shape, 2 * k)
 
 
-def threads_for(flops: int) -> int:
-    """BLAS threads for a product of `flops` operations."""
+def threads_for(flops: int) -> int | None:
+    """BLAS threads for a product of `flops` operations; None below SMALL (the library's own setting)."""
+    if flops < SMALL:
+        return None
     return max(1, min(config.threads, flops // config.blas_min_flops))
-
-
-def product_threads(a_shape: tuple[int, ...], out_shape: tuple[int, ...], transpose_a: bool = False) -> int | None:
-    """BLAS threads for a product with operand `a` and result of these shapes; None: too small to set."""
-    flops = product_flops(a_shape, out_shape, transpose_a)
-    return threads_for(flops) if flops >= SMALL else None
 
 
 class Scope:
@@ -71,8 +69,8 @@ class Scope:
         self.current = self.saved[0] if self.saved else None
         return self
 
-    def __call__(self, n: int) -> None:
-        if n != self.current and self.libs:
+    def __call__(self, n: int | None) -> None:
+        if n is not None and n != self.current and self.libs:
             for lib in self.libs:
                 lib.set_num_threads(n)
             self.current = n

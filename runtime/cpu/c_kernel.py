@@ -23,6 +23,7 @@ import numpy as np
 from graphc.config import config
 from graphc.ir import OpNode, Value
 from graphc.ir.errors import GraphcError
+from graphc.ir.symbols import is_static, prod
 
 from ..group import FusedGroup
 from .threads import run_split
@@ -108,9 +109,11 @@ class CFusedKernel:
     def __init__(self, node: OpNode) -> None:
         if compiler() is None:
             raise Unsupported("no C compiler")
-        grp = FusedGroup.of(node)
+        grp = self.group = FusedGroup.of(node)
         sub = self.sub = grp.sub
-        self.name, self.shape, self.size = grp.name, grp.shape, grp.size
+        self.name, self.shape = grp.name, grp.shape
+        if not is_static(self.shape[1:]):   # the loop's blocks are compile-time constants; only n is a parameter
+            raise Unsupported(f"iteration shape {self.shape} is symbolic past its leading axis")
         floats = {v.dtype for n in sub.nodes for v in n.inputs + n.outputs if v.dtype.kind == "f"}
         if len(floats) != 1 or any(v.dtype not in _CTYPE for n in sub.nodes for v in n.inputs + n.outputs):
             raise Unsupported("needs one float dtype (float32 or float64) and bools")
@@ -126,7 +129,7 @@ class CFusedKernel:
         self.parallel_min = (config.parallel_min << 3) // (1 + 8 * self.math_calls)
         # Per call only arrays change: what each input and output is, worked out once.
         self._in_dtypes = [v.dtype for v in sub.inputs]
-        self._outs = [(v.shape, v.dtype, grp.reduction_of(v), self.slots.get(v)) for v in sub.outputs]
+        self._outs = [(v.dtype, grp.reduction_of(v), self.slots.get(v)) for v in sub.outputs]
 
     def _block(self, v: Value) -> int:
         """How input v is read at flat position i: 0 a scalar, -1 at i, B > 0 a trailing block (i % B)."""
@@ -137,7 +140,7 @@ class CFusedKernel:
         shape = tuple(d for d in v.shape)
         while shape and shape[0] == 1:
             shape = shape[1:]
-        if shape == self.shape[len(self.shape) - len(shape):]:
+        if shape == self.shape[len(self.shape) - len(shape):] and is_static(shape):
             return int(np.prod(shape, dtype=np.int64))
         raise Unsupported(f"input of shape {v.shape} broadcasts in a way the C loop does not handle")
 
@@ -164,7 +167,7 @@ class CFusedKernel:
             if n.op.reduction.ufunc != "add":
                 raise Unsupported(f"reduction {n.op.name} (only sums and means accumulate in the C loop)")
             axes = tuple(sorted(n.attrs["axis"]))
-            width = int(np.prod(self.shape[len(axes):], dtype=np.int64))
+            width = prod(self.shape[len(axes):])
             if axes != tuple(range(len(axes))):
                 raise Unsupported("only reductions over all axes or over the leading axes")
             (full if width == 1 and len(axes) == len(self.shape) else cols).append(n)
@@ -232,22 +235,23 @@ class CFusedKernel:
         """Run the group; `out` may give contiguous arrays to write elementwise outputs into."""
         keep = [np.ascontiguousarray(a, dtype=d) for a, d in zip(arrays, self._in_dtypes)]
         ins = (ctypes.c_void_p * max(len(keep), 1))(*[a.ctypes.data for a in keep])
+        shape = self.group.shape_for(keep)
         results: list = []
-        for o, (shape, dtype, red, _) in enumerate(self._outs):
+        for o, (dtype, red, _) in enumerate(self._outs):
             given = out.get(o) if out else None
             results.append(None if red is not None else given if given is not None else np.empty(shape, dtype))
         outs = (ctypes.c_void_p * max(len(results), 1))(*[0 if r is None else r.ctypes.data for r in results])
-        n = self.size
+        n = int(np.prod(shape, dtype=np.int64))
         if n >= self.parallel_min:
             total = sum(run_split(lambda w, lo, hi: self._run(ins, outs, lo, hi), n, ALIGN))
         else:
             total = self._run(ins, outs, 0, n)
-        for o, (shape, dtype, red, slot) in enumerate(self._outs):
+        for o, (dtype, red, slot) in enumerate(self._outs):
             if results[o] is None:
                 at, width = slot
                 s = total[at:at + width]
                 s = s / (n // width) if red.op.reduction.mean else s
-                results[o] = np.asarray(s, dtype=dtype).reshape(shape)
+                results[o] = np.asarray(s, dtype=dtype).reshape(self.group.reduced(shape, red))
         return results[0] if len(results) == 1 else tuple(results)
 
 

@@ -12,9 +12,15 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import OpNode, Value
+from graphc.ir.errors import GraphcError
+from graphc.ir.symbols import is_static, prod
 
 from ..group import FusedGroup
 from .threads import run_split
+
+
+class Unsupported(GraphcError):
+    """The group's chunks cannot be laid out before the call (sizes symbolic past the leading axis)."""
 
 
 class FusedCPUKernel:
@@ -28,8 +34,11 @@ class FusedCPUKernel:
         shape = self.shape = grp.shape
         flat = (all(v.size == 1 or v.shape == shape for v in grp.inputs)
                 and all(len(n.attrs["axis"]) == len(shape) for n in grp.reductions))
+        self.flat = flat
         self.loop_shape = (grp.size,) if flat else shape
-        inner = int(np.prod(self.loop_shape[1:], dtype=np.int64))
+        inner = prod(self.loop_shape[1:])
+        if type(inner) is not int:
+            raise Unsupported(f"loop shape {self.loop_shape} is symbolic past its leading axis")
         self.rows = max(1, config.chunk // max(inner, 1))
         self.src, env = self._generate()
         exec(compile(self.src, f"<graphc {self.name}>", "exec"), env)
@@ -103,32 +112,37 @@ class FusedCPUKernel:
         lines += ["        " + b for b in body]
         return "\n".join(x for x in lines if x) + "\n", env
 
-    def _aligned(self, v: Value) -> tuple[int, ...]:
-        if len(self.loop_shape) != len(self.shape):  # flattened loop
-            return (v.size,)
-        return (1,) * (len(self.shape) - v.ndim) + v.shape
+    def _aligned(self, v: Value) -> tuple:
+        return self._aligned_shape(v.shape)
+
+    def _aligned_shape(self, shape: tuple) -> tuple:
+        """How an operand of `shape` lines up with the loop: flattened, or padded with leading ones."""
+        if self.flat:
+            return (prod(shape),)
+        return (1,) * (len(self.shape) - len(shape)) + tuple(shape)
 
     # ---- execution ------------------------------------------------------------------------------------
-    def _accumulators(self) -> list[np.ndarray]:
+    def _accumulators(self, ls: tuple[int, ...]) -> list[np.ndarray]:
         accs = []
         for o, n, combined, axes in self.acc_specs:
             if combined:
                 dt = self.sub.outputs[o].dtype
-                kshape = tuple(1 if i in axes else d for i, d in enumerate(self.loop_shape))
+                kshape = tuple(1 if i in axes else d for i, d in enumerate(ls))
                 accs.append(np.full(kshape, n.op.reduction.identity_value(dt), dtype=dt))
         return accs
 
-    def _part(self, ins: list, outs: list, start: int, stop: int) -> list[np.ndarray]:
+    def _part(self, ins: list, outs: list, ls: tuple[int, ...], start: int, stop: int) -> list[np.ndarray]:
         """Rows start..stop with scratch and accumulators of this call; returns the accumulators."""
-        accs = self._accumulators()
-        row = (self.rows,) + self.loop_shape[1:]
+        accs = self._accumulators(ls)
+        row = (self.rows,) + ls[1:]
         self.part(ins, outs, accs, [np.empty(row, d) for d in self.scratch_dtypes], start, stop)
         return accs
 
     def __call__(self, *arrays, out: dict | None = None):
         """Run the group; `out` may give arrays (or None) to write elementwise outputs into."""
-        ls = self.loop_shape
-        ins = [np.asarray(a).reshape(self._aligned(v)) for a, v in zip(arrays, self.sub.inputs)]
+        arrays = [np.asarray(a) for a in arrays]
+        ls = self.loop_shape if is_static(self.loop_shape) else self._aligned_shape(self.group.shape_for(arrays))
+        ins = [a.reshape(self._aligned_shape(a.shape)) for a in arrays]
         spec_of = {s[0]: s for s in self.acc_specs}
         outs = []
         for o, v in enumerate(self.sub.outputs):
@@ -141,16 +155,16 @@ class FusedCPUKernel:
             else:
                 outs.append(None)
         n0 = ls[0] if ls else 1
-        if self.group.size >= config.parallel_min and n0 >= 2 * self.rows:
-            parts = run_split(lambda w, lo, hi: self._part(ins, outs, lo, hi), n0, self.rows)
+        if int(np.prod(ls, dtype=np.int64)) >= config.parallel_min and n0 >= 2 * self.rows:
+            parts = run_split(lambda w, lo, hi: self._part(ins, outs, ls, lo, hi), n0, self.rows)
         else:
-            parts = [self._part(ins, outs, 0, n0)]
+            parts = [self._part(ins, outs, ls, 0, n0)]
         results = []
         acc_i = 0
         for o, v in enumerate(self.sub.outputs):
             spec = spec_of.get(o)
             if spec is None:
-                results.append(outs[o].reshape(v.shape))
+                results.append(outs[o].reshape(self.group.shape_for(arrays)))
                 continue
             red = spec[1].op.reduction
             r = outs[o]
@@ -163,7 +177,7 @@ class FusedCPUKernel:
             if red.mean:
                 count = int(np.prod([ls[i] for i in spec[3]], dtype=np.int64))
                 r = (r / count).astype(v.dtype)
-            results.append(r.reshape(v.shape))
+            results.append(r.reshape(self.group.reduced(self.group.shape_for(arrays), spec[1])))
         return results[0] if len(results) == 1 else tuple(results)
 
 

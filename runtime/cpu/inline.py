@@ -6,6 +6,8 @@ import numpy as np
 
 from graphc.ir import OpNode
 
+from ..sizes import source
+
 
 def expression(n: OpNode, args: list[str], env: dict, out: str | None) -> str | None:
     """A Python expression computing n's single output (written into `out` when given), or None."""
@@ -21,13 +23,17 @@ def expression(n: OpNode, args: list[str], env: dict, out: str | None) -> str | 
         env["np"] = np
         return (f"r_{red.ufunc}.reduce({args[0]}, axis={a['axis']}, keepdims={a['keepdims']}, "
                 f"dtype=np.{n.outputs[0].dtype})")
+    if name == "count":     # a product of the operand's dimensions, as a scalar of the wanted dtype
+        env["np"] = np
+        dims = " * ".join(f"{args[0]}.shape[{i}]" for i in a["axis"]) or "1"
+        return f"np.{a['dtype']}({dims})"
     if name == "reshape" and out is None:
-        return f"{args[0]}.reshape({a['shape']})"
+        return f"{args[0]}.reshape({source(a['shape'])})"
     if name == "transpose" and out is None:
         return f"{args[0]}.transpose({a['perm']})"
     if name == "broadcast_to" and out is None:
         env["np_broadcast_to"] = np.broadcast_to
-        return f"np_broadcast_to({args[0]}, {a['shape']})"
+        return f"np_broadcast_to({args[0]}, {source(a['shape'])})"
     if name == "vdot" and out is None:
         env["np_dot"] = np.dot
         return f"np_dot({args[0]}, {args[1]})"

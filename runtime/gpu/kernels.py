@@ -16,6 +16,8 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import OpNode, Value
+from graphc.ir.specialize import bind, specialized
+from graphc.ir.symbols import is_static
 
 from .codegen import KernelSource, Layout, Options, kernel_name, leaf_layout, stage_source
 from .cuda_graph import CaptureError, CudaGraphPlan, PlanMemoryPool
@@ -163,6 +165,27 @@ class FusedKernel:
         return res[0] if len(res) == 1 else tuple(res)
 
 
+class SizedFusedKernel:
+    """A fused node with symbolic sizes: generated CUDA bakes sizes into its index arithmetic, so each size
+    a call brings gets its own FusedKernel (generated and compiled once per size, then cached)."""
+
+    def __init__(self, node: OpNode, opts: Options | None = None) -> None:
+        self.node, self.opts = node, opts
+        self.sub = node.attrs["subgraph"]
+        self._by_size: dict[tuple, FusedKernel] = {}
+
+    def __call__(self, *arrays):
+        key = tuple(a.shape for a in arrays)
+        k = self._by_size.get(key)
+        if k is None:
+            env = bind(self.sub.inputs, key)
+            node = OpNode(self.node.op, {**self.node.attrs, "subgraph": specialized(self.sub, env)},
+                          self.node.inputs, self.node.outputs, self.node.loc, self.node.role)
+            k = self._by_size[key] = FusedKernel(node, self.opts)
+        return k(*arrays)
+
+
 def fused_kernel(node: OpNode, opts: Options | None = None) -> Callable[..., object]:
     """The callable running a fused node on the GPU: `(*cupy_arrays) -> array or tuple of arrays`."""
-    return FusedKernel(node, opts)
+    static = all(is_static(v.shape) for n in node.attrs["subgraph"].nodes for v in n.inputs + n.outputs)
+    return FusedKernel(node, opts) if static else SizedFusedKernel(node, opts)

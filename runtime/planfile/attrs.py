@@ -1,7 +1,8 @@
 """Op attributes in plan files: a tagged JSON encoding, and the checks a decoded attribute must pass.
 
 Encoding: None, bools, ints and strings are themselves; {"t": [...]} is a tuple, {"l": [...]} a list,
-{"f": x} a float (x a JSON number, or "inf", "-inf", "nan"), {"g": {...}} a fused node's subgraph.
+{"f": x} a float (x a JSON number, or "inf", "-inf", "nan"), {"d": "784*N"} a symbolic size (format 2),
+{"g": {...}} a fused node's subgraph.
 Bare JSON floats, lists and other objects are refused, so every attribute decodes to exactly one value.
 Numpy scalars are saved as the Python scalars they equal, dtypes by name.
 """
@@ -14,8 +15,9 @@ import numpy as np
 
 from graphc.ir import Graph, OpDef
 from graphc.ir.attrs import check
+from graphc.ir.symbols import Dim
 
-from .checks import MAX_ATTR_DEPTH, MAX_ATTR_ITEMS, MAX_TEXT, check_ident, is_int, refuse
+from .checks import MAX_ATTR_DEPTH, MAX_ATTR_ITEMS, MAX_TEXT, check_dim, check_ident, is_int, refuse
 
 _SPECIAL = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
@@ -33,6 +35,8 @@ def encode_attr(x: object, sub: Callable[[object], dict], where: str) -> object:
         return {"f": f if math.isfinite(f) else repr(f)}
     if isinstance(x, np.dtype):
         return str(x)
+    if isinstance(x, Dim):
+        return {"d": str(x)}
     if isinstance(x, tuple):
         return {"t": [encode_attr(v, sub, where) for v in x]}
     if isinstance(x, list):
@@ -84,6 +88,10 @@ def decode_attr(x: object, sub: Callable[[object], object], where: str, budget: 
             refuse(f"{where} holds a malformed {'tuple' if tag == 't' else 'list'}")
         items = [decode_attr(e, sub, where, budget, depth + 1) for e in v]
         return tuple(items) if tag == "t" else items
+    if tag == "d":
+        if not isinstance(v, str):
+            refuse(f"{where} holds a malformed size")
+        return check_dim(v, where)
     if tag == "g":
         if depth:
             refuse(f"{where} holds a subgraph inside a container")

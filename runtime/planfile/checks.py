@@ -12,7 +12,8 @@ from typing import NoReturn
 import numpy as np
 
 from graphc.ir.attrs import DTYPE_NAMES, is_int
-from graphc.ir.errors import PlanFormatError
+from graphc.ir.errors import GraphcError, PlanFormatError
+from graphc.ir.symbols import Dim, parse
 
 MAX_HEADER_BYTES = 64 << 20     # the JSON description
 MAX_RANK = 32
@@ -23,6 +24,7 @@ MAX_TEXT = 4096                 # other strings (source locations, string attrib
 MAX_ATTR_DEPTH = 8              # nesting of tuples in one attribute
 MAX_ATTR_ITEMS = 4096           # scalars and containers in one node's attributes
 MAX_META_DEPTH = 8
+MAX_SYMBOLS = 64                # symbols (free and derived) of one plan
 
 # Plain numeric dtypes only: no object, void, string or datetime dtypes can come out of a file.
 DTYPES = {name: np.dtype(name) for name in sorted(DTYPE_NAMES)}
@@ -101,6 +103,27 @@ def check_shape(x: object, what: str) -> tuple[int, ...]:
     if n > MAX_ELEMENTS:
         refuse(f"{what} has shape {_show(x)} of {n} elements, over the limit of {MAX_ELEMENTS}")
     return tuple(x)
+
+
+def check_dim(x: object, what: str) -> int | Dim:
+    """A size: a non-negative int within bounds, or the canonical text of a symbolic dimension ("784*N")."""
+    if isinstance(x, str):
+        try:
+            return parse(x)
+        except (ValueError, GraphcError) as e:
+            refuse(f"{what} holds the size {_show(x)}, which is not a dimension ({str(e)[:80]})")
+    if not is_int(x) or not 0 <= x <= MAX_ELEMENTS:
+        refuse(f"{what} holds the size {_show(x)}, not an integer in [0, {MAX_ELEMENTS}] or a symbolic dimension")
+    return x
+
+
+def check_sizes(x: object, what: str, symbolic: bool) -> tuple[int | Dim, ...]:
+    """A value's shape: static (check_shape), or with symbolic dimensions when the format allows them."""
+    if not symbolic or not isinstance(x, list) or all(not isinstance(d, str) for d in x):
+        return check_shape(x, what)
+    if len(x) > MAX_RANK:
+        refuse(f"{what} has shape {_show(x)}; a shape is a list of at most {MAX_RANK} dimensions")
+    return tuple(check_dim(d, what) for d in x)
 
 
 def check_index(x: object, what: str, n: int) -> int:

@@ -5,23 +5,33 @@ A graph is {"inputs": [value], "consts": [value + "array"], "nodes": [node], "ou
 in order of definition: inputs, constants, then each node's outputs. A node is {"op": registry name,
 "attrs": tagged attributes, "in": [id], "out": [value], "loc": "file:line" or null, "role"}. A node may only
 read values defined before it, so a decoded graph is acyclic and topologically ordered by construction.
+
+From format 2 a size may be symbolic ("N", "784*N"), and the top graph has "sizes": {"derived": [[name,
+numerator, divisor]], "guards": [[relation, lhs, rhs, reason]]}; every symbol is some input's whole
+dimension, or derived from earlier ones.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from graphc.ir import FORWARD, GRADIENT, REGISTRY, UPDATE, Graph, OpNode, Value, verify
+from graphc.ir.symbols import Dim, Guard
 
 from .attrs import Budget, check_attrs, decode_attr, encode_attr
 from .checks import (
     MAX_LIST,
+    MAX_SYMBOLS,
     MAX_TEXT,
     check_dict,
+    check_dim,
     check_dtype,
+    check_ident,
     check_index,
+    check_int,
     check_list,
     check_opt_str,
-    check_shape,
+    check_sizes,
+    check_str,
     refuse,
 )
 from .container import ArraySpec
@@ -29,13 +39,18 @@ from .container import ArraySpec
 ROLES = (FORWARD, GRADIENT, UPDATE)
 
 
-def encode_graph(g: Graph, arrays: list[np.ndarray], where: str = "graph") -> dict:
+def encode_dims(shape: tuple) -> list:
+    """A shape as JSON: ints, and symbolic sizes as their canonical text."""
+    return [d if type(d) is int else str(d) for d in shape]
+
+
+def encode_graph(g: Graph, arrays: list[np.ndarray], where: str = "graph", top: bool = True) -> dict:
     """The JSON form of `g`; constants' arrays are appended to `arrays` and referred to by index."""
     ids: dict[Value, int] = {}
 
     def value(v: Value) -> dict:
         ids[v] = len(ids)
-        return {"shape": list(v.shape), "dtype": str(np.dtype(v.dtype)), "name": v.name}
+        return {"shape": encode_dims(v.shape), "dtype": str(np.dtype(v.dtype)), "name": v.name}
 
     def ref(v: Value, what: str) -> int:
         if v not in ids:
@@ -52,14 +67,18 @@ def encode_graph(g: Graph, arrays: list[np.ndarray], where: str = "graph") -> di
         at = f"node {i} ({n.op.name})"
 
         def sub(s: Graph, at: str = at) -> dict:
-            return encode_graph(s, arrays, f"{at}'s subgraph")
+            return encode_graph(s, arrays, f"{at}'s subgraph", top=False)
         attrs = {k: encode_attr(a, sub, f"{at} attr {k!r}") for k, a in n.attrs.items()}
         ins = [ref(v, at) for v in n.inputs]
         nodes.append({"op": n.op.name, "attrs": attrs, "in": ins, "out": [value(v) for v in n.outputs],
                       "loc": n.loc, "role": n.role})
-    return {"inputs": inputs, "consts": consts, "nodes": nodes,
-            "outputs": [ref(v, "an output") for v in g.outputs],
-            "updates": [[ref(s, "an update"), ref(v, "an update")] for s, v in g.updates]}
+    out = {"inputs": inputs, "consts": consts, "nodes": nodes,
+           "outputs": [ref(v, "an output") for v in g.outputs],
+           "updates": [[ref(s, "an update"), ref(v, "an update")] for s, v in g.updates]}
+    if top:
+        out["sizes"] = {"derived": [[name, str(num), div] for name, (num, div) in g.facts.derived.items()],
+                        "guards": [[gd.relation, str(gd.lhs), str(gd.rhs), gd.reason] for gd in g.facts.guards]}
+    return out
 
 
 def ops_used(g: Graph) -> set[str]:
@@ -76,15 +95,18 @@ def ops_used(g: Graph) -> set[str]:
 class GraphDecoder:
     """Decodes the JSON form back into Graphs, checking each field; constants get their arrays later."""
 
-    def __init__(self, specs: list[ArraySpec], declared_ops: set[str]) -> None:
+    def __init__(self, specs: list[ArraySpec], declared_ops: set[str], version: int) -> None:
         self.specs = specs
         self.declared_ops = declared_ops
+        self.symbolic = version >= 2          # sizes may be symbolic, and the top graph has "sizes"
+        self.dims: set[str] = set()           # every symbol a shape or attribute mentions
         self.const_refs: list[tuple[Value, int]] = []   # (constant, array index), for attach()
         self.subgraphs: list[tuple[OpNode, str]] = []
 
     def graph(self, d: object, where: str = "the graph", fused: bool = False) -> Graph:
         """A Graph from its JSON form (not yet verified: constants have no data yet)."""
-        check_dict(d, where, {"inputs", "consts", "nodes", "outputs", "updates"})
+        keys = {"inputs", "consts", "nodes", "outputs", "updates"}
+        check_dict(d, where, keys | ({"sizes"} if self.symbolic and not fused else set()))
         g = Graph()
         vals: list[Value] = []
         for i, e in enumerate(check_list(d["inputs"], f"{where}'s inputs")):
@@ -116,12 +138,50 @@ class GraphDecoder:
                 refuse(f"{what} assigns input {s} a second time")
             seen.add(s)
             g.updates.append((vals[s], vals[check_index(u[1], what, len(vals))]))
+        if self.symbolic and not fused:
+            self._sizes(d["sizes"], g, where)
+        elif self.dims and not fused:
+            refuse(f"{where} uses symbolic sizes, which format version 1 does not have")
         return g
+
+    def _sizes(self, d: object, g: Graph, where: str) -> None:
+        """The derived symbols and guards, and the check that every symbol used is defined."""
+        check_dict(d, f"{where}'s sizes", {"derived", "guards"})
+        known = set(g.symbols())
+        for i, e in enumerate(check_list(d["derived"], f"{where}'s derived sizes", MAX_SYMBOLS)):
+            what = f"{where}'s derived size {i}"
+            if not isinstance(e, list) or len(e) != 3:
+                refuse(f"{what} must be [name, numerator, divisor]")
+            name, num = check_ident(e[0], f"{what}'s name"), self._dim(e[1], what)
+            div = check_int(e[2], f"{what}'s divisor", 1, 1 << 32)
+            if name in known or len(name) > 64 or not _symbols(num) <= known:
+                refuse(f"{what} is defined twice, has too long a name, or uses a size defined after it")
+            known.add(name)
+            g.facts.derived[name] = (num, div)
+        for i, e in enumerate(check_list(d["guards"], f"{where}'s guards", MAX_LIST)):
+            what = f"{where}'s guard {i}"
+            if not isinstance(e, list) or len(e) != 4 or e[0] not in ("equal", "divides", "at_least"):
+                refuse(f"{what} must be [equal | divides | at_least, lhs, rhs, reason]")
+            lhs, rhs = self._dim(e[1], what), self._dim(e[2], what)
+            if not (_symbols(lhs) | _symbols(rhs)) <= known:
+                refuse(f"{what} uses a size no input or derived size defines")
+            g.facts.guards.append(Guard(e[0], lhs, rhs, check_str(e[3], f"{what}'s reason", MAX_TEXT, empty=True)))
+        unknown = self.dims - known
+        if unknown or len(known) > MAX_SYMBOLS:
+            refuse(f"{where} uses sizes {sorted(unknown)[:5]} that no input or derived size defines"
+                   if unknown else f"{where} has more than {MAX_SYMBOLS} symbolic sizes")
+
+    def _dim(self, x: object, what: str):
+        d = check_dim(x if isinstance(x, str) else x, what)
+        self.dims |= _symbols(d)
+        return d
 
     def _value(self, e: object, what: str, kind: str) -> Value:
         check_dict(e, what, {"shape", "dtype", "name"})
-        return Value(check_shape(e["shape"], what), check_dtype(e["dtype"], what), kind,
-                     check_opt_str(e["name"], f"{what}'s name"))
+        shape = check_sizes(e["shape"], what, self.symbolic)
+        for d in shape:
+            self.dims |= _symbols(d)
+        return Value(shape, check_dtype(e["dtype"], what), kind, check_opt_str(e["name"], f"{what}'s name"))
 
     def _node(self, e: object, what: str, vals: list[Value], fused: bool) -> OpNode:
         check_dict(e, what, {"op", "attrs", "in", "out", "loc", "role"})
@@ -145,6 +205,7 @@ class GraphDecoder:
                 refuse(f"{what} has an attribute name that is not an identifier")
             attrs[k] = decode_attr(a, lambda sub, k=k: self._subgraph(sub, name, f"{what}'s subgraph", fused),
                                    f"{what} attribute {k!r}", budget)
+            self.dims |= _symbols_in(attrs[k])
         check_attrs(op, attrs, what)
         if op.arity is not None and len(ins) != op.arity:
             refuse(f"{what} has {len(ins)} operands; op {name!r} takes {op.arity}")
@@ -172,6 +233,18 @@ class GraphDecoder:
         """Give each constant its array (read after the whole description was checked)."""
         for v, k in self.const_refs:
             v.data = arrays[k]
+
+
+def _symbols(d: object) -> set[str]:
+    return set() if type(d) is int else d.symbols
+
+
+def _symbols_in(x: object) -> set[str]:
+    if isinstance(x, Dim):
+        return x.symbols
+    if isinstance(x, (tuple, list)):
+        return set().union(*(_symbols_in(v) for v in x))
+    return set()
 
 
 def verify_loaded(g: Graph, subgraphs: list[tuple[OpNode, str]]) -> None:

@@ -10,6 +10,7 @@ import os
 
 from graphc.ir import REGISTRY, Graph
 from graphc.ir.errors import DeviceError, GraphcError, PlanFormatError
+from graphc.ir.symbols import Dim, evaluate
 
 from ..arrays import gpu_missing, gpu_usable
 from ..compile import compile_graph
@@ -21,7 +22,7 @@ from .checks import (
     check_int,
     check_json_data,
     check_list,
-    check_shape,
+    check_sizes,
     check_str,
     refuse,
 )
@@ -131,7 +132,7 @@ def check_description(h: dict, specs: list[ArraySpec]) -> tuple:
     if not isinstance(h["metadata"], dict):
         refuse("the plan's metadata must be an object")
     check_json_data(h["metadata"], "the plan's metadata")
-    dec = GraphDecoder(specs, declared)
+    dec = GraphDecoder(specs, declared, version)
     g = dec.graph(h["graph"])
     sig = _check_signature(h["signature"], g, specs)
     tv = _check_test_vector_refs(h["test_vector"], g, sig[0], specs)
@@ -184,7 +185,7 @@ def _check_signature(d: object, g: Graph, specs) -> tuple:
 def _spec(e: object, v, what: str, keys: set[str], kind) -> IOSpec:
     check_dict(e, f"the signature's {what}", keys)
     name = check_str(e["name"], f"the name of {what}")
-    shape = check_shape(e["shape"], what)
+    shape = check_sizes(e["shape"], what, symbolic=True)   # equal to the graph's, which v1 keeps static
     dtype = check_dtype(e["dtype"], what)
     if shape != v.shape or dtype != v.dtype:
         refuse(f"the signature's {what} {name[:60]!r} is {dtype}{list(shape)} but the graph's is "
@@ -198,13 +199,28 @@ def _check_test_vector_refs(d: object, g: Graph, inputs: list[IOSpec], specs) ->
     check_dict(d, "the test vector", {"inputs", "results"})
     ins = [check_index(k, "the test vector", len(specs)) for k in check_list(d["inputs"], "the test vector")]
     res = [check_index(k, "the test vector", len(specs)) for k in check_list(d["results"], "the test vector")]
-    want = [(s.shape, s.dtype) for s in inputs]
-    want_res = [v.type for v in g.outputs] + [v.type for _, v in g.updates]
-    got = [(specs[k].shape, specs[k].dtype) for k in ins]
-    got_res = [(specs[k].shape, specs[k].dtype) for k in res]
-    if got != want or got_res != want_res:
+    want = [(s.shape, s.dtype) for s in inputs] + [v.type for v in g.outputs] + [v.type for _, v in g.updates]
+    got = [(specs[k].shape, specs[k].dtype) for k in ins + res]
+    if len(ins) != len(inputs) or not _fit(want, got, g):
         refuse("the test vector's arrays do not match the plan's signature")
     return ins, res
+
+
+def _fit(want: list, got: list, g: Graph) -> bool:
+    """The concrete (shape, dtype) pairs `got` are the symbolic ones `want` for one value of each symbol."""
+    if len(want) != len(got) or any(wd != gd or len(ws) != len(gs) for (ws, wd), (gs, gd) in zip(want, got)):
+        return False
+    free: dict[str, int] = {}
+    for (ws, _), (gs, _) in zip(want, got):
+        for d, n in zip(ws, gs):
+            if type(d) is not int and d.symbols == {name := next(iter(d.symbols))} and d == Dim.symbol(name):
+                if free.setdefault(name, n) != n:
+                    return False
+    try:
+        env = g.facts.bind(free)
+        return all(evaluate(ws, env) == gs for (ws, _), (gs, _) in zip(want, got)) and g.facts.failed(env) is None
+    except KeyError:     # a symbol no array gave a value
+        return False
 
 
 def _name(path: object) -> str:

@@ -14,7 +14,7 @@ from graphc.ir.errors import GraphcTypeError
 
 from ..arrays import to_host
 from .container import Dest, parse_table, write
-from .graph_codec import encode_graph, ops_used
+from .graph_codec import encode_dims, encode_graph, ops_used
 from .load import check_description
 from .spec import FORMAT_VERSION, TestVector, opset_fingerprint
 
@@ -69,7 +69,7 @@ def save(graph: Graph, path: Dest, *, arg_names: Sequence[str], output_names: Se
 
 
 def _io(name: str, v) -> dict:
-    return {"name": name, "shape": list(v.shape), "dtype": str(np.dtype(v.dtype))}
+    return {"name": name, "shape": encode_dims(v.shape), "dtype": str(np.dtype(v.dtype))}
 
 
 def _table_without_checksums(arrays: list[np.ndarray]) -> list[dict]:

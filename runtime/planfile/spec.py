@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphc.ir import REGISTRY, Graph
+from graphc.ir.symbols import is_static
 
 from ..plan import Plan
+from .graph_codec import encode_dims
 
-FORMAT_VERSION = 1
-READABLE_VERSIONS = (1,)
+FORMAT_VERSION = 2           # 2: symbolic sizes and their guards; version 1 files (static shapes) still load
+READABLE_VERSIONS = (1, 2)
 DEVICES = ("cpu", "gpu")
 AUTO_METADATA = ("created", "numpy_version", "python_version", "graphc_version")
 TOP_FIELDS = {"format_version", "opset", "device", "opt_level", "graph", "signature", "test_vector", "metadata",
@@ -40,6 +42,11 @@ class IOSpec:
     def __str__(self) -> str:
         grad = f" (gradient of {self.of})" if self.of else ""
         return f"{self.name}: {self.dtype}{list(self.shape)}{grad}"
+
+    @property
+    def free(self) -> bool:
+        """True when some dimension is symbolic (any size of it is accepted)."""
+        return not is_static(self.shape)
 
 
 TestVector = tuple[list[np.ndarray], list[np.ndarray]]   # (inputs, expected outputs then updated states)
@@ -72,13 +79,14 @@ class PlanFile:
 def describe(pf: PlanFile) -> dict:
     """A JSON-ready description of a checked plan file (what `graphc info` prints)."""
     def io(s: IOSpec) -> dict:
-        return {"name": s.name, "shape": list(s.shape), "dtype": str(s.dtype), "kind": s.kind, "of": s.of}
+        return {"name": s.name, "shape": encode_dims(s.shape), "dtype": str(s.dtype), "kind": s.kind, "of": s.of}
     ops = Counter(n.op.name for n in pf.graph.nodes)
     return {"format_version": pf.format_version, "opset": pf.opset, "opset_matches": pf.opset_matches,
             "device": pf.device, "opt_level": pf.opt_level, "test_vector": pf.test_vector is not None,
             "inputs": [io(s) for s in pf.inputs], "outputs": [io(s) for s in pf.outputs],
             "states": [io(s) for s in pf.states], "updates": len(pf.graph.updates),
             "nodes": len(pf.graph.nodes), "ops": dict(ops.most_common()),
+            "free_sizes": pf.graph.symbols(), "guards": [str(g) for g in pf.graph.facts.guards],
             "roles": dict(Counter(n.role for n in pf.graph.nodes).most_common()),
             "sizes": pf.sizes, "metadata": pf.metadata}
 

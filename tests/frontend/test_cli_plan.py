@@ -12,6 +12,7 @@ import pytest
 from plan_helpers import mlp_predict, mlp_step
 
 from graphc.cli_plan import main
+from graphc.runtime import planfile
 from graphc.saved_plan import dump_trace, load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -73,7 +74,8 @@ def test_info_shows_signature_ops_sizes_and_versions(plans, capsys):
     d, _ = plans
     assert main(["info", str(d / "step.gcplan")]) == 0
     text = capsys.readouterr().out
-    for part in ("format version 1", "this graphc's", "training step (6 state updates per call)",
+    for part in (f"format version {planfile.FORMAT_VERSION}", "this graphc's",
+                 "training step (6 state updates per call)",
                  "x: float32[5, 4]", "label: int32[5]", "loss: float32[]", "matmul", "test vector: yes"):
         assert part in text, part
     assert main(["info", "--json", str(d / "predict.gcplan")]) == 0

@@ -15,7 +15,7 @@ from graphc.jit import trace
 from graphc.runtime.planfile.container import MAGIC, PREAMBLE
 
 
-def mlp_step(seed: int = 0, optimizer: str = "adam"):
+def mlp_step(seed: int = 0, optimizer: str = "adam", symbolic_shape: bool = False):
     """A traced MLP training step (loss, logits), its parameters, and two batches of inputs."""
     rng = np.random.default_rng(seed)
     w1 = Parameter(rng.standard_normal((4, 8)).astype("float32"))
@@ -25,7 +25,7 @@ def mlp_step(seed: int = 0, optimizer: str = "adam"):
     gm = GradManager().attach(params)
     opt = optim.Adam(params, lr=0.01) if optimizer == "adam" else optim.SGD(params, lr=0.05, momentum=0.9)
 
-    @trace
+    @trace(symbolic_shape=symbolic_shape)
     def step(x, label):
         with gm:
             h = F.relu(F.matmul(x, w1) + b1)
@@ -40,13 +40,13 @@ def mlp_step(seed: int = 0, optimizer: str = "adam"):
     return step, params, batches
 
 
-def mlp_predict(seed: int = 1):
+def mlp_predict(seed: int = 1, symbolic_shape: bool = False):
     """A traced inference function with captured parameters, and an input."""
     rng = np.random.default_rng(seed)
     w = Parameter(rng.standard_normal((4, 3)).astype("float32"))
     b = Parameter(rng.standard_normal(3).astype("float32"))
 
-    @trace
+    @trace(symbolic_shape=symbolic_shape)
     def predict(x):
         y = F.tanh(F.matmul(x, w) + b)
         return F.clip(y, -0.5, 0.75) * 2.0

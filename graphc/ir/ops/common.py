@@ -4,11 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import AxisError, DTypeError, ShapeError
-from ..graph import Value, const, emit
+from ..graph import Shape, Value, const, emit
+from ..symbols import assume
 
 
-def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """NumPy broadcasting of shapes, or a ShapeError naming all of them."""
+def broadcast_shapes(*shapes: Shape) -> Shape:
+    """NumPy broadcasting of shapes, or a ShapeError naming all of them.
+
+    A symbolic size meeting another size other than 1 is assumed equal to it (a guard); meeting 1 it wins.
+    """
     first = shapes[0]
     if len(shapes) == 2 and (shapes[1] == first or shapes[1] == ()):
         return first
@@ -17,10 +21,16 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     nd = max(len(s) for s in shapes)
     out = []
     for i in range(nd):
-        dims = {s[i - nd + len(s)] for s in shapes if i - nd + len(s) >= 0} - {1}
-        if len(dims) > 1:
+        dims = list(dict.fromkeys(s[i - nd + len(s)] for s in shapes if i - nd + len(s) >= 0 and
+                                  s[i - nd + len(s)] != 1))
+        static = [d for d in dims if type(d) is int]
+        if len(static) > 1:
             raise ShapeError("shapes " + " and ".join(str(tuple(s)) for s in shapes) + " cannot be broadcast")
-        out.append(dims.pop() if dims else 1)
+        result = static[0] if static else (dims[0] if dims else 1)
+        for d in dims:
+            if d != result:
+                assume("equal", d, result, "broadcasting " + " and ".join(str(tuple(s)) for s in shapes))
+        out.append(result)
     return tuple(out)
 
 
@@ -58,7 +68,7 @@ def require_float(d: np.dtype) -> None:
         raise DTypeError(f"needs a floating-point operand, got {d}")
 
 
-def sum_to(g: Value, shape: tuple[int, ...]) -> Value:
+def sum_to(g: Value, shape: Shape) -> Value:
     """Sum a broadcast gradient back to `shape` (the reverse of broadcasting)."""
     if g.shape == shape:
         return g
@@ -72,7 +82,7 @@ def sum_to(g: Value, shape: tuple[int, ...]) -> Value:
     return g
 
 
-def zeros(shape: tuple[int, ...], dtype: np.dtype) -> Value:
+def zeros(shape: Shape, dtype: np.dtype) -> Value:
     """A zero Value of this shape (a broadcast scalar constant)."""
     z = const(0, dtype)
     return z if shape == () else emit("broadcast_to", [z], shape=shape)

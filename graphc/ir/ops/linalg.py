@@ -5,6 +5,7 @@ from .. import attrs as A
 from ..errors import DTypeError, ShapeError
 from ..graph import emit
 from ..opdef import OpDef, register
+from ..symbols import same
 from .common import broadcast_shapes, sum_to
 
 
@@ -18,9 +19,11 @@ def _infer(types, attrs):
         raise ShapeError(f"needs operands of rank >= 2, got shapes {a} and {b}")
     m, k = (a[-1], a[-2]) if attrs["transpose_a"] else (a[-2], a[-1])
     k2, n = (b[-1], b[-2]) if attrs["transpose_b"] else (b[-2], b[-1])
-    if k != k2:
+    try:
+        same(k, k2, f"matrix product of {a} and {b}")
+    except ShapeError:
         raise ShapeError(f"shapes {a} and {b} do not match for matrix product "
-                         f"(transpose_a={attrs['transpose_a']}, transpose_b={attrs['transpose_b']})")
+                         f"(transpose_a={attrs['transpose_a']}, transpose_b={attrs['transpose_b']})") from None
     try:
         batch = broadcast_shapes(a[:-2], b[:-2])
     except ShapeError:
@@ -63,8 +66,12 @@ def _infer_vdot(types, attrs):
     (a, ad), (b, bd) = types
     if ad != bd:
         raise DTypeError(f"operands have dtypes {ad} and {bd}")
-    if len(a) != 1 or a != b:
+    if len(a) != 1 or len(b) != 1:
         raise ShapeError(f"needs two vectors of the same length, got shapes {a} and {b}")
+    try:
+        same(a[0], b[0], f"inner product of {a} and {b}")
+    except ShapeError:
+        raise ShapeError(f"needs two vectors of the same length, got shapes {a} and {b}") from None
     return [((), ad)]
 
 

@@ -12,6 +12,7 @@ from ..dtypes import int32
 from ..errors import ShapeError
 from ..graph import Value, emit
 from ..opdef import OpDef, Reduction, register
+from ..symbols import prod
 from .common import normalize_axes
 
 AXES = {"axis": A.AXES, "keepdims": A.BOOL}
@@ -76,8 +77,13 @@ def _sum_vjp(ins, outs, douts, attrs):
 
 def _mean_vjp(ins, outs, douts, attrs):
     x, = ins
-    n = int(np.prod([x.shape[a] for a in attrs["axis"]], dtype=np.int64))
-    return [expand_to(douts[0] * (1.0 / max(n, 1)), x, attrs["axis"], attrs["keepdims"])]
+    dy = douts[0]
+    n = prod(x.shape[a] for a in attrs["axis"])
+    if type(n) is int:
+        dy = dy * (1.0 / max(n, 1))
+    else:   # a batch of N elements: the count is read from the operand at run time
+        dy = dy / emit("count", [x], axis=attrs["axis"], dtype=str(dy.dtype))
+    return [expand_to(dy, x, attrs["axis"], attrs["keepdims"])]
 
 
 def _extreme_vjp(ins, outs, douts, attrs):
@@ -106,3 +112,18 @@ _reduction("min", Reduction("minimum", "highest"), _extreme_vjp, needs_elements=
 _reduction("prod", Reduction("multiply", "one"), _prod_vjp)
 register(OpDef("argmax", "reduce", _infer(None, True), _arg("argmax"), attrs=AXES))
 register(OpDef("argmin", "reduce", _infer(None, True), _arg("argmin"), attrs=AXES))
+
+
+def _infer_count(types, attrs):
+    (shape, _), = types
+    normalize_axes(attrs["axis"], len(shape))
+    return [((), np.dtype(attrs["dtype"]))]
+
+
+def _count(xp, x, axis, dtype):
+    return xp.asarray(int(np.prod([x.shape[a] for a in axis], dtype=np.int64)), dtype=dtype)
+
+
+# The number of elements a reduction over `axis` combines, read from the operand's shape when the plan runs
+# (a symbolic batch's mean divides by it); simplify turns it into a constant when the shape is static.
+register(OpDef("count", "shape", _infer_count, _count, attrs={"axis": A.AXES, "dtype": A.DTYPE}))

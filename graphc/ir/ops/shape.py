@@ -5,24 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 from .. import attrs as A
-from ..dtypes import bool_
 from ..errors import DTypeError, GraphcIndexError, ShapeError
 from ..graph import const, emit
 from ..opdef import OpDef, register
+from ..symbols import assume, prod, quotient, same
 from .common import broadcast_shapes, sum_to, zeros
 
-
-def _size(shape) -> int:
-    return int(np.prod(shape, dtype=np.int64))
-
-
 # ---- reshape / broadcast / transpose -----------------------------------------------------------
+
 
 def _infer_reshape(types, attrs):
     (shape, d), = types
     new = tuple(attrs["shape"])
-    if _size(new) != _size(shape) or any(n < 0 for n in new):
+    if any(type(n) is int and n < 0 for n in new):
         raise ShapeError(f"cannot reshape a tensor of shape {shape} into shape {new}")
+    try:
+        same(prod(new), prod(shape), f"reshape of {shape} into {new}")
+    except ShapeError:
+        raise ShapeError(f"cannot reshape a tensor of shape {shape} into shape {new}") from None
     return [(new, d)]
 
 
@@ -68,8 +68,14 @@ def _infer_concat(types, attrs):
     for s, e in types[1:]:
         if e != d:
             raise DTypeError(f"operands have dtypes {', '.join(str(t[1]) for t in types)}")
-        if len(s) != len(s0) or any(a != b for i, (a, b) in enumerate(zip(s, s0, strict=False)) if i != axis):
+        if len(s) != len(s0):
             raise ShapeError(f"shapes {', '.join(str(t[0]) for t in types)} differ off axis {axis}")
+        for i, (a, b) in enumerate(zip(s, s0)):
+            if i != axis and a != b:
+                try:
+                    same(a, b, f"concat of {s0} and {s} off axis {axis}")
+                except ShapeError:
+                    raise ShapeError(f"shapes {', '.join(str(t[0]) for t in types)} differ off axis {axis}") from None
     out = list(s0)
     out[axis] = sum(s[axis] for s, _ in types)
     return [(tuple(out), d)]
@@ -109,24 +115,91 @@ def build_index(spec, arrays) -> tuple:
     return tuple(out)
 
 
-def _index_shape(shape, spec, array_types):
+def _slice_length(size, start, stop, step, axis: int):
+    """Elements a slice selects from an axis of `size` (symbolic sizes: guards that the bounds fit)."""
+    if step == 0:
+        raise GraphcIndexError("slice step cannot be zero")
+    if all(type(x) is int or x is None for x in (size, start, stop, step)):
+        return len(range(*slice(start, stop, step).indices(size)))
+    step = 1 if step is None else step
+    if step < 0:
+        if start is None and stop is None:
+            return size if step == -1 else _ceil_div(size, -step, axis)
+        raise GraphcIndexError(f"a reversed slice with bounds of axis {axis} of symbolic size {size} is not "
+                               "supported")
+
+    def bound(b, default):
+        if b is None:
+            return default
+        if type(b) is int and b < 0:
+            assume("at_least", size, -b, f"slice of axis {axis}")
+            return size + b
+        if b != size:
+            assume("at_least", size, b, f"slice of axis {axis}")
+        return b
+    lo, hi = bound(start, 0), bound(stop, size)
+    if type(lo) is int and type(hi) is int:
+        return max(hi - lo, 0) if step == 1 else len(range(lo, hi, step))
+    if lo != hi:
+        assume("at_least", hi, lo, f"slice of axis {axis}")
+    return hi - lo if step == 1 else _ceil_div(hi - lo, step, axis)
+
+
+def _ceil_div(n, k: int, axis: int):
+    return quotient(n + (k - 1), k, f"every {k}th element of axis {axis}")
+
+
+def index_shape(shape, spec, array_shapes) -> tuple:
+    """The shape of x[spec] for x of `shape` (ints or symbolic sizes), as NumPy indexes: integer and array
+    indices are advanced indices once any array is present; adjacent ones put their broadcast shape in place,
+    separated ones put it first."""
+    advanced = any(item[0] == "array" for item in spec)
+    parts: list[tuple[str, object]] = []     # ("basic", [dims]) | ("adv", index shape)
     dim = 0
     for item in spec:
-        if item[0] == "none":
+        kind = item[0]
+        if kind == "none":
+            parts.append(("basic", [1]))
             continue
         if dim >= len(shape):
             raise GraphcIndexError(f"too many indices for a tensor of shape {shape}")
-        if item[0] == "int" and not -shape[dim] <= item[1] < shape[dim]:
-            raise GraphcIndexError(f"index {item[1]} is out of bounds for axis {dim} with size {shape[dim]}")
-        if item[0] == "slice" and item[3] == 0:
-            raise GraphcIndexError("slice step cannot be zero")
+        size = shape[dim]
+        if kind == "int":
+            i = item[1]
+            if type(size) is int:
+                if not -size <= i < size:
+                    raise GraphcIndexError(f"index {i} is out of bounds for axis {dim} with size {size}")
+            else:
+                assume("at_least", size, i + 1 if i >= 0 else -i, f"index {i} of axis {dim}")
+            parts.append(("adv", ()) if advanced else ("basic", []))
+        elif kind == "slice":
+            parts.append(("basic", [_slice_length(size, item[1], item[2], item[3], dim)]))
+        else:
+            parts.append(("adv", array_shapes[item[1]]))
         dim += 1
+    rest = list(shape[dim:])
+    if not advanced:
+        return tuple(d for _, dims in parts for d in dims) + tuple(rest)
+    try:
+        adv = broadcast_shapes(*[a for kind, a in parts if kind == "adv"])
+    except ShapeError:
+        raise GraphcIndexError("index arrays of shapes " + ", ".join(str(a) for k, a in parts if k == "adv")
+                               + " cannot be broadcast together") from None
+    at = [i for i, (kind, _) in enumerate(parts) if kind == "adv"]
+    basic = [(i, dims) for i, (kind, dims) in enumerate(parts) if kind == "basic"]
+    if at == list(range(at[0], at[-1] + 1)):
+        out = [d for i, dims in basic if i < at[0] for d in dims] + list(adv) + \
+              [d for i, dims in basic if i > at[-1] for d in dims]
+    else:
+        out = list(adv) + [d for _, dims in basic for d in dims]
+    return tuple(out + rest)
+
+
+def _index_shape(shape, spec, array_types):
     for _, d in array_types:
         if d.kind not in "iu":
             raise DTypeError(f"index arrays must be integers, got {d}")
-    dummy = np.lib.stride_tricks.as_strided(np.zeros(1, bool_), shape, (0,) * len(shape))
-    arrays = [np.lib.stride_tricks.as_strided(np.zeros(1, np.intp), s, (0,) * len(s)) for s, _ in array_types]
-    return dummy[build_index(spec, arrays)].shape
+    return index_shape(shape, spec, [s for s, _ in array_types])
 
 
 def _infer_getitem(types, attrs):
@@ -217,8 +290,8 @@ def _infer_gather(types, attrs):
     axis = attrs["axis"]
     if idt.kind not in "iu":
         raise DTypeError(f"index must be integers, got {idt}")
-    if len(ishape) != len(shape) or any(a > b for i, (a, b) in enumerate(zip(ishape, shape, strict=True))
-                                        if i != axis):
+    if len(ishape) != len(shape) or any(type(a) is int and type(b) is int and a > b
+                                        for i, (a, b) in enumerate(zip(ishape, shape)) if i != axis):
         raise ShapeError(f"index of shape {ishape} does not fit input of shape {shape} off axis {axis}")
     return [(ishape, d)]
 
@@ -237,7 +310,8 @@ def _gather(xp, x, index, axis):
 def _gather_vjp(ins, outs, douts, attrs):
     x, index = ins
     dy, axis = douts[0], attrs["axis"]
-    if index.shape[axis] == 1 and index.shape[:axis] + index.shape[axis + 1:] == x.shape[:axis] + x.shape[axis + 1:]:
+    if (index.shape[axis] == 1 and type(x.shape[axis]) is int
+            and index.shape[:axis] + index.shape[axis + 1:] == x.shape[:axis] + x.shape[axis + 1:]):
         # One element picked per line (a cross-entropy's label): dy lands where the position along the axis
         # equals the index. A select of that one-hot mask is elementwise, so it fuses with the ops around it;
         # a scatter-add is a kernel of its own (and on the GPU a stream of atomics).
@@ -257,7 +331,7 @@ def _infer_scatter(types, attrs):
     _infer_gather(types[:2], attrs)
     if sd != d:
         raise DTypeError(f"source dtype {sd} differs from input dtype {d}")
-    if any(a > b for a, b in zip(ishape, sshape, strict=False)) or len(sshape) != len(ishape):
+    if len(sshape) != len(ishape) or any(type(a) is int and type(b) is int and a > b for a, b in zip(ishape, sshape)):
         raise ShapeError(f"index of shape {ishape} does not fit source of shape {sshape}")
     return [(shape, d)]
 

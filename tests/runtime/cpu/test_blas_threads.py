@@ -89,5 +89,29 @@ def test_eager_products_choose_their_threads_too(knobs, monkeypatch):
 def test_threads_for_follows_the_work():
     assert blas.product_flops((5, 3, 4), (5, 3, 7)) == 2 * 5 * 3 * 7 * 4
     assert blas.product_flops((4, 3), (3, 7), transpose_a=True) == 2 * 3 * 7 * 4
-    assert blas.threads_for(0) == 1
+    assert blas.threads_for(blas.SMALL - 1) is None                    # left to the library
+    assert blas.threads_for(max(blas.SMALL, config.blas_min_flops - 1)) == 1
     assert blas.threads_for(config.blas_min_flops * 10**6) == config.threads
+
+
+def test_a_plan_with_a_free_dimension_chooses_per_call(knobs):
+    from graphc.jit import trace
+    w = graphc.Parameter(np.ones((64, 64), np.float32))
+
+    @trace(symbolic_shape=True)
+    def f(x):
+        return graphc.functional.matmul(x, w)
+
+    f(graphc.Tensor(np.ones((16, 64), np.float32)))
+    env = f.plan.fn.__globals__
+    seen, real = [], env["np_matmul"]
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+    env["np_matmul"] = spy
+    for lib in blas.libraries():
+        lib.set_num_threads(3)
+    for m in (4, 16, 128):
+        assert f(graphc.Tensor(np.ones((m, 64), np.float32))).shape == (m, 64)
+    assert seen == [3, 1, 4] and f.traces == 1 and blas_threads() == 3

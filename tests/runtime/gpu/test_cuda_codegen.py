@@ -332,3 +332,28 @@ def test_literals_are_exact():
     assert cx.literal(float("inf"), F64) == "__longlong_as_double(0x7ff0000000000000LL)"
     assert cx.literal(-(2 ** 31), np.int32) == "(-2147483647-1)"
     assert cx.literal(True, np.bool_) == "true"
+
+
+@needs_nvcc
+def test_groups_with_symbolic_sizes_generate_per_size():
+    """A fused group over a batch of N rows: specialized to each size a call brings, then generated."""
+    from graphc.ir.specialize import bind, specialized
+    from graphc.ir.symbols import Dim
+    n = Dim.symbol("N")
+    node = fused_node(lambda x, b: [emit("relu", [x + b]), emit("sum", [x * x], axis=(0,), keepdims=False)],
+                      [((n, 512), F32), ((512,), F32)], "sized")
+    sub = node.attrs["subgraph"]
+    sources = []
+    for rows in (1, 1000):
+        env = bind(sub.inputs, [(rows, 512), (512,)])
+        assert env == {"N": rows}
+        concrete = specialized(sub, env)
+        assert concrete.outputs[0].shape == (rows, 512)
+        sources += [(f"rows{rows}", s.code) for s in cg.generate(fused_node_of(concrete, node, f"sized{rows}"))]
+    _compile_all(sources, nvcc_compile)
+
+
+def fused_node_of(sub, like, name: str):
+    """A fused node holding `sub`, otherwise like `like`."""
+    from graphc.ir import OpNode
+    return OpNode(like.op, {"name": name, "subgraph": sub}, [], [], like.loc, like.role)

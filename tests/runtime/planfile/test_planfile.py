@@ -360,7 +360,8 @@ def test_unknown_versions_and_ops_are_refused(inference_file):
 
     def version(v):
         return lambda h, d: h.update(format_version=v)
-    _refused(_edit(path, version(2)), "format version 2, written by a newer graphc")
+    _refused(_edit(path, version(3)), "format version 3, written by a newer graphc")
+    _refused(_edit(path, version(1)), "unknown fields \\['sizes'\\]")   # a version 2 file claiming 1
     _refused(_edit(path, version("1")), "format version")
     _refused(_edit(path, version(True)), "format version")
     _refused(_edit(path, version(1.0)), "format version")
@@ -620,3 +621,37 @@ def test_learning_rates_of_several_groups_are_saved_as_distinct_states(tmp_path)
     assert float(loaded.state_dict()["lr"].numpy()) == 0.0          # nothing was replaced
     with pytest.raises(ShapeError, match=r"state 'w' has shape \(2, 2\), got \(3,\)"):
         loaded.load_state_dict({"w": np.zeros(3)})
+
+
+def test_symbolic_sizes_are_checked_like_everything_else(tmp_path):
+    predict, x = mlp_predict(symbolic_shape=True)
+    predict(x)
+    path = tmp_path / "sym.gcplan"
+    dump_trace(predict, path, arg_names=["x"])
+    load(path, verify=True)                              # the unedited file loads
+
+    def shape_of_input(value):
+        return lambda h, d: h["graph"]["inputs"][0].update(shape=value)
+
+    def sizes(derived=(), guards=()):
+        return lambda h, d: h["graph"].update(sizes={"derived": list(derived), "guards": list(guards)})
+
+    _refused(_edit(path, shape_of_input(["M", 4])), "sizes \\['N'\\] that no input or derived size defines")
+    _refused(_edit(path, shape_of_input(["N**2", 4])), "not a dimension")
+    _refused(_edit(path, shape_of_input(["__import__('os')", 4])), "not a dimension")
+    _refused(_edit(path, sizes(derived=[["_q0", "M", 2]])), "uses a size defined after it")
+    _refused(_edit(path, sizes(derived=[["N", "N", 2]])), "defined twice")
+    _refused(_edit(path, sizes(derived=[["_q0", "N", 0]])), "divisor")
+    _refused(_edit(path, sizes(guards=[["bigger", "N", "4", "x"]])), "must be \\[equal")
+    _refused(_edit(path, sizes(guards=[["equal", "N", "Z", "x"]])), "uses a size no input")
+    _refused(_edit(path, lambda h, d: h.update(format_version=1)), "unknown fields \\['sizes'\\]")
+
+    def v1_with_symbols(h, d):
+        h["format_version"] = 1
+        del h["graph"]["sizes"]
+    _refused(_edit(path, v1_with_symbols), "format version 1|not a|outside")
+    # A guard the file declares is enforced when the plan runs.
+    plan = load(io.BytesIO(_edit(path, sizes(guards=[["equal", "N", "2", "the test says so"]]))))
+    plan(np.ones((2, 4), np.float32))
+    with pytest.raises(ValueError, match="relying on N == 2 \\(the test says so\\), which fails for N=3"):
+        plan(np.ones((3, 4), np.float32))
