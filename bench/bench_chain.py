@@ -69,7 +69,8 @@ def main() -> dict:
         line = f"chain 2^24, {t} thread(s): numpy {r['numpy'] * 1e3:.1f} ms, graphc {r[f'fused_{t}t'] * 1e3:.1f} ms " \
                f"({r['numpy'] / r[f'fused_{t}t']:.2f}x faster)"
         if ref is not None:
-            line += f", C reference {r[f'c_{t}t'] * 1e3:.1f} ms (graphc {r[f'fused_{t}t'] / r[f'c_{t}t']:.2f}x its time)"
+            c = r[f"c_{t}t"]
+            line += f", C reference {c * 1e3:.1f} ms (graphc {r[f'fused_{t}t'] / c:.2f}x its time)"
         print(line)
     return r
 
