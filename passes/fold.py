@@ -10,7 +10,7 @@ MAX_FOLDED_ELEMENTS = 1 << 12  # larger results stay ops, so constants (and plan
 
 
 def fold(g: Graph) -> None:
-    """Replace constant subexpressions by their values (random ops and big results are kept)."""
+    """Replace constant subexpressions by their values (random ops, collectives and big results are kept)."""
     known: dict[Value, np.ndarray] = {c: c.data for c in g.consts}
     mapping: dict[Value, Value] = {}
     nodes = []
@@ -19,7 +19,7 @@ def fold(g: Graph) -> None:
         for n in g.nodes:
             n.inputs = [mapping.get(v, v) for v in n.inputs]
             # A broadcast stays a (free) view of its small constant rather than a big new constant.
-            if (n.op.random or n.op.family == "fused" or n.op.name == "broadcast_to"
+            if (n.op.random or n.op.collective or n.op.family == "fused" or n.op.name == "broadcast_to"
                     or not all(v in known for v in n.inputs) or sum(v.size for v in n.outputs) > MAX_FOLDED_ELEMENTS):
                 nodes.append(n)
                 continue

@@ -14,6 +14,8 @@ import numpy as np
 
 from graphc.ir import Graph, Value
 
+from .schedule import wait_points
+
 MIN_BYTES = 1 << 16            # smaller arrays come from NumPy's allocator cache anyway
 OUT_OPS = frozenset({"matmul"})  # non-elementwise ops whose CPU code accepts out=
 
@@ -44,10 +46,15 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
         for v in n.outputs:
             storage[v] = storage.get(n.inputs[0], n.inputs[0]) if n.op.view and n.inputs else v
     last: dict[Value, int] = {}
+    reads = _read_until(g)
     for i, n in enumerate(g.nodes):
         for v in n.inputs:
-            last[storage.get(v, v)] = i
-            last[v] = i
+            last[storage.get(v, v)] = max(last.get(storage.get(v, v), -1), reads[i])
+            last[v] = max(last.get(v, -1), reads[i])
+    dies: dict[int, list[Value]] = {}
+    for v, i in last.items():
+        if storage.get(v, v) is v:
+            dies.setdefault(i, []).append(v)
     escaping = {storage.get(v, v) for v in g.roots()}
     big = {v for n in g.nodes for v in n.outputs if v.size * v.dtype.itemsize >= min_bytes}
 
@@ -76,9 +83,8 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
             mp.slot_of[out] = slot
             holder[slot] = out
         # Values whose storage dies at node i: their slots return to the pool, others are released.
-        for v in set(n.inputs):
-            st = storage.get(v, v)
-            if last.get(st) != i or st in escaping:
+        for st in dies.get(i, ()):
+            if st in escaping:
                 continue
             s = mp.slot_of.get(st)
             if s is not None and holder.get(s) is st:
@@ -89,6 +95,15 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
     return mp
 
 
+def _read_until(g: Graph) -> list[int]:
+    """For each node, the index until which it reads its operands: its own, or for a collective (which
+    the runtime only starts there) the index of the node before which the runtime waits for it."""
+    until = list(range(len(g.nodes)))
+    for i, j in wait_points(g).items():
+        until[i] = j
+    return until
+
+
 def _inplace_updates(g: Graph, min_bytes: int) -> dict[Value, Value]:
     """State updates whose new value may be written into the state's own buffer.
 
@@ -97,10 +112,11 @@ def _inplace_updates(g: Graph, min_bytes: int) -> dict[Value, Value]:
     the parameter's own, as in MegEngine's in-place optimizer updates; tensors sharing it see the update.
     """
     index = {n: i for i, n in enumerate(g.nodes)}
+    reads = _read_until(g)
     readers: dict[Value, list[int]] = {}
     for i, n in enumerate(g.nodes):
         for v in n.inputs:
-            readers.setdefault(v, []).append(i)
+            readers.setdefault(v, []).append(reads[i])
     outputs = set(g.outputs)
     out: dict[Value, Value] = {}
     for s, v in g.updates:

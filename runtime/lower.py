@@ -2,7 +2,8 @@
 
 Every node becomes one line calling a ufunc or a bound kernel. Small fused groups are inlined as their
 ufunc calls (per-call overhead decides small steps: config.inline_max); large ones call a cache-blocked
-kernel (CPU) or a generated CUDA kernel (GPU).
+kernel (CPU) or a generated CUDA kernel (GPU). A collective becomes two lines: it starts where it stands and
+is waited for just before its result is first read, so the nodes between overlap the exchange.
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import numpy as np
 from graphc.config import config
 from graphc.ir import Graph, OpNode, Value
 from graphc.passes.memory import MemoryPlan, plan_memory
+from graphc.passes.schedule import wait_points
 
 from .arrays import array_module
+from .collective import Collectives
 from .cpu import inline
 from .cpu.c_kernel import CFusedKernel, Unsupported
 from .cpu.chunked import FusedCPUKernel
@@ -85,6 +88,16 @@ class _Emitter:
             expr = f"{fn}({', '.join(args)})"
         self.line(n.outputs, prefix, expr)
 
+    def start(self, n: OpNode, i: int, k: int) -> None:
+        """Start the k-th collective of the plan, node i; its handle is h{i}."""
+        self.lines.append(f"h{i} = _cs.start({k}, {self.arg(n.inputs[0])})")
+        self.calls += 1
+
+    def wait(self, n: OpNode, i: int) -> None:
+        """Wait for the collective of node i; its result gets the node's name."""
+        self.line(n.outputs, f"v{i}", f"h{i}.wait()")
+        self.lines.append(f"del h{i}")
+
     def release(self, values: list[Value]) -> None:
         """Drop the local names of dead values so their memory returns before the call ends."""
         dead = [self.names[v] for v in values if v in self.names and not self.names[v].startswith(("a", "c"))]
@@ -122,7 +135,18 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
         em.names[v] = f"a{i}"
         args.append(em.names[v])
     fused = 0
+    colls = [n for n in g.nodes if n.op.collective]
+    cs = em.env["_cs"] = Collectives(colls) if colls else None
+    waits: dict[int, list[int]] = {}          # node index -> collectives (node indices) to wait for first
+    for c, j in wait_points(g).items():
+        waits.setdefault(j, []).append(c)
     for i, n in enumerate(g.nodes):
+        for c in waits.get(i, ()):
+            em.wait(g.nodes[c], c)
+        if n.op.collective:
+            em.start(n, i, colls.index(n))
+            em.release(em.memory.release_after.get(i, []))
+            continue
         if n.op.family != "fused":
             em.node(n, f"v{i}")
             em.release(em.memory.release_after.get(i, []))
@@ -146,17 +170,19 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
             extra = f", out={{{', '.join(f'{j}: {t}' for j, t in outs.items())}}}" if outs else ""
             em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)}{extra})")
         em.release(em.memory.release_after.get(i, []))
+    for c in waits.get(len(g.nodes), ()):
+        em.wait(g.nodes[c], c)
     rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
-    body = ["with _errstate(all='ignore'):"] + ["    " + ln for ln in em.lines]
+    body = [f"with _errstate(all='ignore'){', _cs.lock' if cs else ''}:"] + ["    " + ln for ln in em.lines]
     body.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     src = f"def plan({', '.join(args)}):\n" + "\n".join("    " + ln for ln in body) + "\n"
     sig = signature or Signature.of(g)
     src += _runner(args, sig)
     em.env.update(_Result=Result, _new=tuple.__new__)
     exec(compile(src, "<graphc plan>", "exec"), em.env)
-    stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls,
+    stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls, "collectives": len(colls),
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
-    return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"])
+    return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"], cs)
 
 
 def _runner(args: list[str], sig: Signature) -> str:
