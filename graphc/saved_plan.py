@@ -211,6 +211,7 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     updates; parameters are kept as fixed state); False keeps the whole training step, which the loaded
     plan then performs on every call. The test vector uses `test_inputs` or seeded random inputs.
     user_info must be JSON data. strip_info_file receives the JSON description `graphc info --json` prints.
+    A plan with collectives (graphc.distributed) gets no test vector: its results depend on the other ranks.
     """
     unknown = {k for k in megengine_options
                if k not in _MEGENGINE_NAMING_OPTIONS and not k.startswith("enable_")}
@@ -246,7 +247,7 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
         output_names = [f"output{i}" if i < c.n_out else f"grad{i - c.n_out}"
                         for i in range(len(g.outputs) - len(grad_of))]
     tv = None
-    if with_test_vector and not planfile.has_random_ops(g):
+    if with_test_vector and not planfile.has_random_ops(g) and not planfile.has_collectives(g):
         ins = _test_inputs(g.inputs[:n_args], args, test_inputs)
         tv = planfile.make_test_vector(g, ins, arrays, traced.opt_level)
     meta = {}

@@ -15,7 +15,7 @@ import warnings
 from ..config import config
 from ..device import is_cuda_available, set_default_device
 from ..ir.errors import CollectiveError, DeviceError
-from ..ir.location import user_location
+from ..ir.location import is_user_file, user_location
 from ..ir.ops.collective import set_world
 from ..runtime.comm.backend import choose_gpu_backend, peers
 from ..runtime.comm.mpi import MPICommunicator
@@ -139,8 +139,9 @@ def _notify_on_failure(host: MPICommunicator) -> None:
 
 
 def failure_message(err: BaseException, tb=None) -> str:
-    """One line for other ranks: the exception and the line that raised it."""
-    frames = traceback.extract_tb(tb if tb is not None else err.__traceback__)
+    """One line for other ranks: the exception and the user's line it came through."""
+    frames = [f for f in traceback.extract_tb(tb if tb is not None else err.__traceback__)
+              if is_user_file(f.filename)]
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}{where}"
 

@@ -1,5 +1,6 @@
 """graphc.functional (F): MegEngine's functional API."""
 import importlib
+
 from . import nn
 from .creation import arange, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like
 from .elementwise import (

@@ -64,8 +64,9 @@ class Writer:
     def legend(self, folded: bool) -> list[tuple[str, dict]]:
         """Legend entries for what was drawn."""
         roles = {r for it in self.s.items for r in it.roles}
+        collectives = any(it.fold is None and it.kernel is None and style.is_collective(it.op) for it in self.s.items)
         return style.legend_entries(self.kinds, roles, bool(self.drawn_groups), folded, self.has_outputs,
-                                    self.has_updates)
+                                    self.has_updates, collectives)
 
     # -- compact pictures ----------------------------------------------------------------------------
     def _one_use(self, keep: set[Value]) -> dict[Value, int]:

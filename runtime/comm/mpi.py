@@ -60,7 +60,6 @@ class MPICommunicator:
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.timeout = float(timeout)
         self.failed: str | None = None       # why the group stopped, once it did
-        self._agreed: set[str] = set()
         self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
 
     @classmethod
@@ -127,12 +126,9 @@ class MPICommunicator:
     # ---- agreement ---------------------------------------------------------------------------------------
     def agree(self, key: str, describe: Callable[[], list[str]], what: str) -> None:
         """Check that every rank offers the same `key`, else raise a CollectiveMismatch with both lists."""
-        if key in self._agreed:
-            return
         digest = hashlib.sha256(key.encode()).digest()
         digests = self.allgather_bytes(digest, f"the agreement on {what}")
         if len(set(digests)) == 1:
-            self._agreed.add(key)
             return
         texts = [t.decode() for t in self.allgather_bytes("\n".join(describe()).encode(), f"the report on {what}")]
         raise self._stop(CollectiveMismatch(mismatch_report(self.rank, digests, texts, what)))

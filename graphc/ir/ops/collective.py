@@ -190,7 +190,8 @@ def _reduce_scatter_start(comm: Communicator, x, *, axis: int, size: int) -> Pen
 
 
 def _run(start: Callable, name: str, x, attrs: dict):
-    """Start and finish a collective now, after the ranks agreed on it (once per distinct call)."""
+    """Start and finish a collective now, after the ranks agreed on it (eager calls agree every time: a rank
+    that runs another collective is reported at once rather than after the timeout)."""
     comm = world(attrs["size"])
     key = f"{name} {attrs} {x.dtype.str}{tuple(x.shape)}"
     comm.agree(key, lambda: [f"{key}  @ {user_location() or 'no source location'}"], f"an eager {name}")
