@@ -1,7 +1,7 @@
 """The picture convention: how each kind of data node and operator node looks, and the legend."""
 from __future__ import annotations
 
-from graphc.ir import FORWARD, GRADIENT, UPDATE, REGISTRY, Value
+from graphc.ir import FORWARD, GRADIENT, REGISTRY, UPDATE, Value
 
 # Operator boxes are filled by role; data nodes are ellipses outlined in the colour of their producer.
 ROLE_FILL = {FORWARD: "#dbe8f7", GRADIENT: "#fde2c8", UPDATE: "#d4efd6", "mixed": "#eeeeee"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from local_group import LocalGroup
 
-from graphc.ir import REGISTRY, Graph, building, emit
+from graphc.ir import REGISTRY, Graph, building
 from graphc.ir.errors import AxisError, CollectiveError, DTypeError, ShapeError
 from graphc.ir.ops.collective import SOLO, get_world, set_world
 

@@ -24,7 +24,8 @@ def mpiexec() -> str:
     return found
 
 
-def run_job(n: int, script: str, *args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_job(n: int, script: str, *args: str, timeout: float = 60,
+            env: dict | None = None) -> subprocess.CompletedProcess:
     """Run tests/distributed/jobs/<script> (or a path) on n ranks; stdout and stderr are captured as text."""
     path = script if os.path.isabs(script) else os.path.join(JOBS, script)
     cmd = [mpiexec(), "-n", str(n), sys.executable, path, *args]
