@@ -17,7 +17,7 @@ from graphc.ir import Graph, Value
 from .schedule import wait_points
 
 MIN_BYTES = 1 << 16            # smaller arrays come from NumPy's allocator cache anyway
-OUT_OPS = frozenset({"matmul"})  # non-elementwise ops whose CPU code accepts out=
+OUT_OPS = frozenset({"matmul", "concat"})  # non-elementwise ops whose CPU code accepts out=
 
 
 @dataclass
@@ -36,7 +36,9 @@ class MemoryPlan:
 
 
 def _writes_out(n) -> bool:
-    return (n.op.elementwise and n.op.ufunc is not None) or n.op.name in OUT_OPS
+    # A collective whose result has its operand's type (an all-reduce's gradient bucket) receives into out=.
+    same = n.op.collective is not None and n.outputs[0].type == n.inputs[0].type
+    return (n.op.elementwise and n.op.ufunc is not None) or n.op.name in OUT_OPS or same
 
 
 def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:

@@ -30,13 +30,14 @@ class Collectives:
         # One call of the plan at a time in this process: the ranks must start collectives in the same order.
         self.lock = threading.RLock()
 
-    def start(self, k: int, x) -> Pending:
-        """Start the k-th collective on operand x (agreeing with the other ranks first, once per group)."""
+    def start(self, k: int, x, out=None) -> Pending:
+        """Start the k-th collective on operand x, its result into `out` when given (agreeing with the other
+        ranks first, once per group)."""
         comm = world(self.sizes[k])
         if comm is not self._agreed:
             comm.agree(self.key, lambda: self.lines, "a compiled plan's collectives")
             self._agreed = comm
-        return self._starts[k](comm, x)
+        return self._starts[k](comm, x) if out is None else self._starts[k](comm, x, out=out)
 
     def capturable(self) -> bool:
         """True when the current process group's collectives can be recorded in a CUDA graph."""

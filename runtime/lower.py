@@ -26,6 +26,7 @@ from .group import FusedGroup
 from .plan import Plan, Result, Signature
 
 log = logging.getLogger("graphc.runtime")
+POKE_ELEMENTS = 1 << 14     # a node touching this many elements lets started collectives progress after it
 
 
 class _Emitter:
@@ -89,9 +90,16 @@ class _Emitter:
         self.line(n.outputs, prefix, expr)
 
     def start(self, n: OpNode, i: int, k: int) -> None:
-        """Start the k-th collective of the plan, node i; its handle is h{i}."""
-        self.lines.append(f"h{i} = _cs.start({k}, {self.arg(n.inputs[0])})")
+        """Start the k-th collective of the plan, node i (receiving into its persistent buffer when the memory
+        plan gave it one); its handle is h{i}."""
+        out = self.target(n.outputs[0])
+        self.lines.append(f"h{i} = _cs.start({k}, {self.arg(n.inputs[0])}{', ' + out if out else ''})")
         self.calls += 1
+
+    def poke(self, handles: list[int]) -> None:
+        """Let the started collectives progress after a node that took a while: MPI moves a large message
+        only while its process calls into MPI."""
+        self.lines += [f"h{i}.test()" for i in handles]
 
     def wait(self, n: OpNode, i: int) -> None:
         """Wait for the collective of node i; its result gets the node's name."""
@@ -140,35 +148,18 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     waits: dict[int, list[int]] = {}          # node index -> collectives (node indices) to wait for first
     for c, j in wait_points(g).items():
         waits.setdefault(j, []).append(c)
+    inflight: list[int] = []                  # collectives started and not yet waited for
     for i, n in enumerate(g.nodes):
         for c in waits.get(i, ()):
             em.wait(g.nodes[c], c)
+            inflight.remove(c)
         if n.op.collective:
             em.start(n, i, colls.index(n))
-            em.release(em.memory.release_after.get(i, []))
-            continue
-        if n.op.family != "fused":
-            em.node(n, f"v{i}")
-            em.release(em.memory.release_after.get(i, []))
-            continue
-        fused += 1
-        sub: Graph = n.attrs["subgraph"]
-        if device == "gpu":
-            from .gpu.kernels import fused_kernel  # CuPy
-            em.env[f"f{i}"] = fused_kernel(n)
-            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
-        elif FusedGroup.of(n).size <= config.inline_max:
-            for v, outer in zip(sub.inputs, n.inputs):
-                em.names[v] = em.arg(outer)
-            for j, m in enumerate(sub.nodes):
-                em.node(m, f"v{i}f{j}")
-            for v, inner in zip(n.outputs, sub.outputs):
-                em.names[v] = em.arg(inner)
+            inflight.append(i)
         else:
-            em.env[f"f{i}"] = _cpu_kernel(n)
-            outs = {j: em.target(v) for j, v in enumerate(n.outputs) if em.target(v)}
-            extra = f", out={{{', '.join(f'{j}: {t}' for j, t in outs.items())}}}" if outs else ""
-            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)}{extra})")
+            fused += _node(em, n, i, device)
+            if inflight and sum(v.size for v in n.inputs + n.outputs) >= POKE_ELEMENTS:
+                em.poke(inflight)
         em.release(em.memory.release_after.get(i, []))
     for c in waits.get(len(g.nodes), ()):
         em.wait(g.nodes[c], c)
@@ -183,6 +174,31 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls, "collectives": len(colls),
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
     return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"], cs)
+
+
+def _node(em: _Emitter, n: OpNode, i: int, device: str) -> int:
+    """Emit node i (not a collective); 1 when it is a fused group, else 0."""
+    if n.op.family != "fused":
+        em.node(n, f"v{i}")
+        return 0
+    sub: Graph = n.attrs["subgraph"]
+    if device == "gpu":
+        from .gpu.kernels import fused_kernel  # CuPy
+        em.env[f"f{i}"] = fused_kernel(n)
+        em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
+    elif FusedGroup.of(n).size <= config.inline_max:
+        for v, outer in zip(sub.inputs, n.inputs):
+            em.names[v] = em.arg(outer)
+        for j, m in enumerate(sub.nodes):
+            em.node(m, f"v{i}f{j}")
+        for v, inner in zip(n.outputs, sub.outputs):
+            em.names[v] = em.arg(inner)
+    else:
+        em.env[f"f{i}"] = _cpu_kernel(n)
+        outs = {j: em.target(v) for j, v in enumerate(n.outputs) if em.target(v)}
+        extra = f", out={{{', '.join(f'{j}: {t}' for j, t in outs.items())}}}" if outs else ""
+        em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)}{extra})")
+    return 1
 
 
 def _runner(args: list[str], sig: Signature) -> str:

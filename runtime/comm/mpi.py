@@ -77,38 +77,39 @@ class MPICommunicator:
             node.Free()
 
     # ---- collectives -------------------------------------------------------------------------------------
-    def _start(self, x, make: Callable, name: str, out_shape: tuple, **kw) -> MPIPending:
+    def _start(self, x, make: Callable, name: str, out_shape: tuple, out=None) -> MPIPending:
         if self.failed:
             raise CollectiveError(f"rank {self.rank}: the process group stopped earlier ({self.failed})")
         on_gpu = hasattr(x, "__cuda_array_interface__")
         send = x.get() if on_gpu else x
-        out = np.empty(out_shape, send.dtype)
+        if out is None or on_gpu:
+            out = np.empty(out_shape, send.dtype)
         try:
-            req = make(send, out, **kw)
+            req = make(send, out)
         except self._mpi.Exception as e:
             raise self._stop(CollectiveError(f"rank {self.rank}: MPI refused {name}: {e}")) from None
         return MPIPending(self, req, out, send, on_gpu, (name, send.dtype, send.shape))
 
-    def allreduce(self, x, op: str) -> MPIPending:
+    def allreduce(self, x, op: str, out=None) -> MPIPending:
         """Elementwise sum, max or min over the ranks."""
         return self._start(x, lambda s, o: self.data.Iallreduce(s, o, op=self._ops[op]), f"all_reduce_{op}",
-                           x.shape)
+                           x.shape, out)
 
-    def bcast(self, x, root: int) -> MPIPending:
+    def bcast(self, x, root: int, out=None) -> MPIPending:
         """The root's array on every rank."""
         def make(s, o):
             if self.rank == root:
                 o[...] = s
             return self.data.Ibcast(o, root=root)
-        return self._start(x, make, "broadcast", x.shape)
+        return self._start(x, make, "broadcast", x.shape, out)
 
-    def reduce(self, x, root: int) -> MPIPending:
+    def reduce(self, x, root: int, out=None) -> MPIPending:
         """The sum over the ranks on the root, zeros elsewhere."""
         def make(s, o):
             if self.rank != root:
                 o[...] = 0
             return self.data.Ireduce(s, o if self.rank == root else None, op=self._mpi.SUM, root=root)
-        return self._start(x, make, "reduce_sum", x.shape)
+        return self._start(x, make, "reduce_sum", x.shape, out)
 
     def allgather(self, x) -> MPIPending:
         """Every rank's array stacked: shape (size, *x.shape)."""

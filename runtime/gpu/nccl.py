@@ -89,25 +89,34 @@ class NCCLCommunicator:
         except Exception as e:   # cupy.cuda.nccl.NcclError and CUDA errors
             raise CollectiveError(f"rank {self.rank}: NCCL failed in {what}: {type(e).__name__}: {e}") from None
 
-    def allreduce(self, x, op: str) -> Done:
+    def _out(self, buf, out, zeros: bool = False):
+        """Where the result goes: `out` (seen as NCCL sees the operand) or a new buffer."""
+        if out is not None:
+            out = out.view(buf.dtype)
+            if zeros:
+                out[...] = 0
+            return out
+        return self.xp.zeros_like(buf) if zeros else self.xp.empty_like(buf)
+
+    def allreduce(self, x, op: str, out=None) -> Done:
         """Elementwise sum, max or min over the ranks."""
         buf, code = self._type(x)
-        out = self.xp.empty_like(buf)
+        out = self._out(buf, out)
         self._call(f"all_reduce_{op}", self.comm.allReduce, self._pointer(buf), self._pointer(out), buf.size, code,
                    getattr(self.nccl, OPS[op]))
         return Done(out.view(x.dtype))
 
-    def bcast(self, x, root: int) -> Done:
+    def bcast(self, x, root: int, out=None) -> Done:
         """The root's array on every rank."""
         buf, code = self._type(x)
-        out = self.xp.empty_like(buf)
+        out = self._out(buf, out)
         self._call("broadcast", self.comm.broadcast, self._pointer(buf), self._pointer(out), buf.size, code, root)
         return Done(out.view(x.dtype))
 
-    def reduce(self, x, root: int) -> Done:
+    def reduce(self, x, root: int, out=None) -> Done:
         """The sum over the ranks on the root, zeros elsewhere."""
         buf, code = self._type(x)
-        out = self.xp.empty_like(buf) if self.rank == root else self.xp.zeros_like(buf)
+        out = self._out(buf, out, zeros=self.rank != root)
         self._call("reduce_sum", self.comm.reduce, self._pointer(buf), self._pointer(out), buf.size, code,
                    self.nccl.NCCL_SUM, root)
         return Done(out.view(x.dtype))

@@ -13,6 +13,7 @@ import graphc.optimizer as optim
 import graphc.viz as viz
 from graphc import Parameter, Tensor
 from graphc.autodiff import GradManager, get_backwarding_grad_manager
+from graphc.cli import main as cli_main
 from graphc.config import Config
 from graphc.future import Future
 from graphc.ir import Graph, building, emit
@@ -154,10 +155,13 @@ def test_pictures_draw_collectives_in_their_own_colour():
     assert 'label="collective"' in text
 
 
-def test_a_saved_plan_with_collectives_has_no_test_vector_and_runs(tmp_path):
+def test_a_saved_plan_with_collectives_has_no_test_vector_and_runs(tmp_path, capsys):
     step = _traced_step()
     path = tmp_path / "step.gcplan"
     step.dump(path, arg_names=["x"], optimize_for_inference=False)
+    assert cli_main(["info", str(path)]) == 0
+    assert ("collectives: runs on 1 process together (mpiexec -n 1), each calling "
+            "graphc.distributed.init_process_group() before the plan") in capsys.readouterr().out
     plan = graphc.load(path)
     assert plan._pf.test_vector is None
     assert any(n.op.collective for n in plan.graph.nodes)

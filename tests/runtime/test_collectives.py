@@ -3,6 +3,8 @@ the ranks' agreement at the first collective (once per group, on the collectives
 replay without a CUDA graph when their collectives go through host buffers."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -23,9 +25,12 @@ class Recorder:
         self.calls: list[str] = []
         self.keys: list[str] = []
 
-    def allreduce(self, x, op):
-        self.calls.append(f"allreduce {op} {x.shape}")
-        return Done(x.copy())
+    def allreduce(self, x, op, out=None):
+        self.calls.append(f"allreduce {op} {x.shape}{' into a buffer' if out is not None else ''}")
+        if out is None:
+            return Done(x.copy())
+        out[...] = x
+        return Done(out)
 
     def agree(self, key, describe, what):
         self.keys.append(key)
@@ -84,6 +89,25 @@ def test_the_ranks_agree_once_per_group_on_the_collectives_alone(recorder):
     set_world(other)
     plan(x, w)
     assert len(other.keys) == 1
+
+
+def test_a_big_result_is_received_into_a_buffer_kept_from_call_to_call(recorder):
+    n = 1 << 15                                       # 128 KiB: big enough for a persistent buffer
+    g = Graph()
+    x = g.add_input((n,), f32, "x")
+    with building(g):
+        bucket = emit("all_reduce_sum", [emit("concat", [emit("exp", [x]), emit("sin", [x])], axis=0)], size=1)
+        out = emit("sum", [emit("mul", [bucket, bucket])], axis=(0,), keepdims=False)
+    g.outputs = [out]
+    plan = compile_graph(g, opt_level=2)
+    start = next(ln.strip() for ln in plan.source.splitlines() if "_cs.start" in ln)
+    concat = next(ln.strip() for ln in plan.source.splitlines() if "np_concatenate" in ln)
+    assert re.search(r"_cs.start\(0, v\d+_0, m\d+\)$", start) and re.search(r"out=m\d+\)$", concat), plan.source
+    xs = np.linspace(-1, 1, n, dtype=np.float32)
+    want = np.sum(np.exp(xs) ** 2) + np.sum(np.sin(xs) ** 2)
+    for _ in range(2):
+        np.testing.assert_allclose(plan(xs)[0], want, rtol=1e-4)
+    assert recorder.calls == [f"allreduce sum ({2 * n},) into a buffer"] * 2
 
 
 def test_a_gpu_plan_with_host_collectives_replays_without_a_cuda_graph(recorder):

@@ -35,20 +35,21 @@ class Pending(Protocol):
 
 
 class Communicator(Protocol):
-    """What a process group provides: non-blocking collectives on C-contiguous arrays, each result a new
-    array on the operand's device, started in the same order on every rank."""
+    """What a process group provides: non-blocking collectives on C-contiguous arrays, started in the same
+    order on every rank; each result is a new array on the operand's device, or `out` where one is given
+    (a buffer of the operand's type that the caller leaves alone until the wait)."""
 
     rank: int
     size: int
     capturable: bool    # collectives may be recorded in a CUDA graph (NCCL on the plan's stream)
 
-    def allreduce(self, x, op: str) -> Pending:
+    def allreduce(self, x, op: str, out=None) -> Pending:
         """Elementwise sum, max or min over the ranks."""
 
-    def bcast(self, x, root: int) -> Pending:
+    def bcast(self, x, root: int, out=None) -> Pending:
         """The root's array on every rank."""
 
-    def reduce(self, x, root: int) -> Pending:
+    def reduce(self, x, root: int, out=None) -> Pending:
         """The sum over the ranks on the root, zeros elsewhere."""
 
     def allgather(self, x) -> Pending:
@@ -104,14 +105,14 @@ class Solo:
 
     rank, size, capturable = 0, 1, True
 
-    def allreduce(self, x, op: str) -> Pending:
-        return Done(x.copy())
+    def allreduce(self, x, op: str, out=None) -> Pending:
+        return Done(_copy(x, out))
 
-    def bcast(self, x, root: int) -> Pending:
-        return Done(x.copy())
+    def bcast(self, x, root: int, out=None) -> Pending:
+        return Done(_copy(x, out))
 
-    def reduce(self, x, root: int) -> Pending:
-        return Done(x.copy())
+    def reduce(self, x, root: int, out=None) -> Pending:
+        return Done(_copy(x, out))
 
     def allgather(self, x) -> Pending:
         return Done(x.reshape((1, *x.shape)).copy())
@@ -124,6 +125,13 @@ class Solo:
 
     def barrier(self) -> None:
         return None
+
+
+def _copy(x, out):
+    if out is None:
+        return x.copy()
+    out[...] = x
+    return out
 
 
 SOLO = Solo()
@@ -157,18 +165,19 @@ def _contiguous(x):
 
 # ---- starting each collective: the layout around the flat exchange ----------------------------------------
 
+# Collectives whose result has the operand's type take `out`, a buffer the runtime keeps from call to call.
 def _all_reduce_start(op: str) -> Callable:
-    def start(comm: Communicator, x, *, size: int) -> Pending:
-        return comm.allreduce(_contiguous(x), op)
+    def start(comm: Communicator, x, *, size: int, out=None) -> Pending:
+        return comm.allreduce(_contiguous(x), op, out)
     return start
 
 
-def _broadcast_start(comm: Communicator, x, *, root: int, size: int) -> Pending:
-    return comm.bcast(_contiguous(x), root)
+def _broadcast_start(comm: Communicator, x, *, root: int, size: int, out=None) -> Pending:
+    return comm.bcast(_contiguous(x), root, out)
 
 
-def _reduce_sum_start(comm: Communicator, x, *, root: int, size: int) -> Pending:
-    return comm.reduce(_contiguous(x), root)
+def _reduce_sum_start(comm: Communicator, x, *, root: int, size: int, out=None) -> Pending:
+    return comm.reduce(_contiguous(x), root, out)
 
 
 def _all_gather_start(comm: Communicator, x, *, axis: int, size: int) -> Pending:
