@@ -67,6 +67,14 @@ class Group:
 WORLD = Group(None)
 
 
+def new_group(proc_ranks: list[int]) -> Group:
+    """MegEngine's sub-group: graphc has WORLD only, so every rank in order is the one group it accepts."""
+    if list(proc_ranks) != list(range(get_world_size())):
+        raise CollectiveError(f"new_group({list(proc_ranks)}): only the group of every rank in order (WORLD) is "
+                              f"supported (at {user_location()})")
+    return WORLD
+
+
 def group_size(group: Group | None, op: str) -> int:
     """The size of `group`, which must be WORLD (graphc has no sub-groups)."""
     if group is not None and group is not WORLD:
@@ -166,6 +174,13 @@ def get_backend() -> str:
     if _sd is None:
         raise CollectiveError("get_backend: call init_process_group first")
     return _sd.backend
+
+
+def allgather_bytes(data: bytes, what: str) -> list[bytes]:
+    """Every rank's bytes, by rank, through MPI (small control data, such as a launcher's results)."""
+    if _sd is None:
+        return [data]
+    return _sd.host.allgather_bytes(data, what)
 
 
 def group_barrier(group: Group = WORLD) -> None:

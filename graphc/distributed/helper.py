@@ -29,6 +29,7 @@ class AllreduceCallback:
     GRAPHC_BUCKET_BYTES; MegEngine's 10 MiB), one all-reduce per bucket, so a small model pays one collective per
     step. Inside jit.trace the packing, the all-reduce and the unpacking are graph nodes: the runtime starts each
     bucket's exchange as soon as its gradients exist and waits for it before the update reads them.
+    `backend` is MegEngine's and unused: the exchange goes through the process group's backend.
     """
 
     def __init__(self, reduce_method: str, group: Group | None = WORLD, backend: str | None = None,

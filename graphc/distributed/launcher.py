@@ -3,13 +3,16 @@ rank's result. graphc starts the processes through mpiexec, so the same code pat
 several (`hosts=`: a host file or a list of machine names), and the workers are exactly what
 `mpiexec -n N python ...` would start.
 
-The function travels by name (its module and qualified name; a script's functions are imported from its file
-without running its `if __name__ == "__main__":` block) and its arguments as JSON data; each rank's return
-value comes back as JSON data or, for arrays and Tensors, as a .npy file. Nothing is pickled.
+The call travels in an environment variable, which mpiexec passes to every rank on every machine: the
+function by name (its module and qualified name; a script's functions are imported from its file without
+running its `if __name__ == "__main__":` block) and its arguments as JSON data. The ranks' return values
+(JSON data, or .npy bytes for arrays and Tensors) are gathered to rank 0, which writes them to a folder of
+the launching machine (so rank 0 must run there: list it first among `hosts`). Nothing is pickled.
 """
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import shutil
@@ -26,7 +29,7 @@ from ..device import is_cuda_available
 from ..ir.errors import CollectiveError, GraphcTypeError
 from ..runtime.gpu import nccl
 
-CALL_FILE = "call.json"
+SPEC_VARIABLE = "GRAPHC_LAUNCH"
 
 
 def find_mpiexec() -> str:
@@ -73,39 +76,40 @@ class launcher:
                                   "mpiexec (give hosts=... to use several machines)")
         self.device_type, self.backend, self.hosts, self.timeout = device_type, backend, hosts, timeout
 
-    def command(self, spec_dir: str) -> list[str]:
+    def command(self) -> list[str]:
         """The mpiexec command line that starts the workers."""
         hosts = []
         if isinstance(self.hosts, str):
             hosts = ["-f", self.hosts]
         elif self.hosts:
             hosts = ["-hosts", ",".join(self.hosts)]
-        return [find_mpiexec(), "-n", str(self.n), *hosts, sys.executable, "-m", "graphc.distributed.worker", spec_dir]
+        return [find_mpiexec(), "-n", str(self.n), *hosts, sys.executable, "-m", "graphc.distributed.worker"]
 
     def __call__(self, *args, **kwargs) -> list:
         """Run the function on every rank; the ranks' return values, by rank (None where none came back)."""
         with tempfile.TemporaryDirectory(prefix="graphc-launch-") as d:
-            _write_call(d, self.func, args, kwargs, {"backend": self.backend, "device_type": self.device_type,
-                                                      "timeout": self.timeout})
-            rc = subprocess.run(self.command(d)).returncode
+            spec = call_spec(self.func, args, kwargs, {"dir": d, "backend": self.backend,
+                                                       "device_type": self.device_type, "timeout": self.timeout})
+            rc = subprocess.run(self.command(), env={**os.environ, SPEC_VARIABLE: spec}).returncode
             results = [read_result(d, r) for r in range(self.n)]
             errors = [read_error(d, r) for r in range(self.n)]
         if rc != 0 or any(errors):
-            lines = [f"rank {r}: {e or 'no report (killed, or stopped by mpiexec)'}" for r, e in enumerate(errors)
-                     if e or results[r] is _MISSING]
+            lines = [f"rank {r}: {e or 'no report (killed, stopped by mpiexec, or on another machine)'}"
+                     for r, e in enumerate(errors) if e or results[r] is _MISSING]
             raise CollectiveError(f"the distributed run of {self.func.__qualname__} failed (mpiexec exited with "
                                   f"status {rc}):\n" + "\n".join(lines))
-        if any(r is _MISSING for r in results) and not self.hosts:
-            warnings.warn("launcher: some ranks returned no value", stacklevel=2)
+        if any(r is _MISSING for r in results):
+            warnings.warn("launcher: no results came back (rank 0 must run on this machine)", stacklevel=2)
         return [None if r is _MISSING else r for r in results]
 
 
-# ---- the files between the launcher and its workers --------------------------------------------------------
+# ---- what travels between the launcher and its workers -------------------------------------------------
 
 _MISSING = object()
 
 
-def _write_call(d: str, func: Callable, args: tuple, kwargs: dict, options: dict) -> None:
+def call_spec(func: Callable, args: tuple, kwargs: dict, options: dict) -> str:
+    """The call as JSON text: the function by module and name, its arguments, the launcher's options."""
     if "<locals>" in func.__qualname__:
         raise GraphcTypeError(f"launcher: {func.__qualname__} must be defined at the top level of its module, "
                               "so that the workers can import it")
@@ -113,38 +117,40 @@ def _write_call(d: str, func: Callable, args: tuple, kwargs: dict, options: dict
     spec = {"module": func.__module__, "file": os.path.abspath(getattr(module, "__file__", "") or ""),
             "qualname": func.__qualname__, "args": list(args), "kwargs": kwargs, **options}
     try:
-        text = json.dumps(spec)
+        return json.dumps(spec)
     except TypeError as e:
         raise GraphcTypeError(f"launcher: the arguments travel to the workers as JSON data (numbers, strings, "
                               f"lists, dicts): {e}") from None
-    with open(os.path.join(d, CALL_FILE), "w") as f:
-        f.write(text)
 
 
-def write_result(d: str, rank: int, value: object) -> None:
-    """Store a rank's return value: arrays and Tensors as .npy, anything else as JSON data (atomically)."""
+def encode_result(rank: int, value: object) -> bytes:
+    """A rank's return value as bytes: b"N" and .npy bytes for arrays and Tensors, b"J" and JSON otherwise."""
     if hasattr(value, "numpy") and callable(value.numpy):
         value = value.numpy()
     if isinstance(value, np.ndarray):
-        path, data = os.path.join(d, f"result-{rank}.npy"), value
-        with open(path + ".tmp", "wb") as f:
-            np.save(f, data, allow_pickle=False)
-    else:
-        try:
-            text = json.dumps(value)
-        except TypeError:
-            raise GraphcTypeError(f"launcher: rank {rank} returned a {type(value).__name__}; return JSON data, a "
-                                  "NumPy array or a Tensor") from None
-        path = os.path.join(d, f"result-{rank}.json")
-        with open(path + ".tmp", "w") as f:
-            f.write(text)
+        buf = io.BytesIO()
+        np.save(buf, value, allow_pickle=False)
+        return b"N" + buf.getvalue()
+    try:
+        return b"J" + json.dumps(value).encode()
+    except TypeError:
+        raise GraphcTypeError(f"launcher: rank {rank} returned a {type(value).__name__}; return JSON data, a "
+                              "NumPy array or a Tensor") from None
+
+
+def write_result(d: str, rank: int, blob: bytes) -> None:
+    """Store a rank's encoded return value in the launcher's folder (atomically)."""
+    path = os.path.join(d, f"result-{rank}.{'npy' if blob[:1] == b'N' else 'json'}")
+    with open(path + ".tmp", "wb") as f:
+        f.write(blob[1:])
     os.replace(path + ".tmp", path)
 
 
 def write_error(d: str, rank: int, message: str) -> None:
-    """Store why a rank failed, for the launcher's error."""
-    with open(os.path.join(d, f"error-{rank}.txt"), "w") as f:
-        f.write(message)
+    """Store why a rank failed, for the launcher's error (where the folder exists: on the launching machine)."""
+    if os.path.isdir(d):
+        with open(os.path.join(d, f"error-{rank}.txt"), "w") as f:
+            f.write(message)
 
 
 def read_result(d: str, rank: int) -> object:

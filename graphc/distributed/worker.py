@@ -1,5 +1,6 @@
-"""A launcher's worker: `python -m graphc.distributed.worker DIR`, started by mpiexec, joins the process group,
-runs the function DIR/call.json names with its arguments, and leaves its result (or why it failed) in DIR."""
+"""A launcher's worker: `python -m graphc.distributed.worker`, started by mpiexec with the call in the
+environment, joins the process group, runs the function with its arguments, and gathers every rank's result
+to rank 0, which writes them where the launcher reads them (a rank that fails leaves why, where it can)."""
 from __future__ import annotations
 
 import importlib
@@ -9,8 +10,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from .group import failure_message, get_rank, init_process_group
-from .launcher import CALL_FILE, launcher, write_error, write_result
+from .group import allgather_bytes, failure_message, get_rank, init_process_group
+from .launcher import SPEC_VARIABLE, encode_result, launcher, write_error, write_result
 
 
 def load_function(spec: dict) -> Callable:
@@ -35,21 +36,23 @@ def load_function(spec: dict) -> Callable:
     return obj.func if isinstance(obj, launcher) else obj
 
 
-def main(argv: list[str]) -> None:
+def main() -> None:
     """Run one rank of a launcher's call."""
-    d = argv[0]
-    with open(os.path.join(d, CALL_FILE)) as f:
-        spec = json.load(f)
+    spec = json.loads(os.environ[SPEC_VARIABLE])
+    d = spec["dir"]
     rank = int(os.environ.get("PMI_RANK", "0"))
     try:
         init_process_group(backend=spec["backend"], device_type=spec["device_type"], timeout=spec["timeout"])
         rank = get_rank()
-        value = load_function(spec)(*spec["args"], **spec["kwargs"])
-        write_result(d, rank, value)
+        blob = encode_result(rank, load_function(spec)(*spec["args"], **spec["kwargs"]))
+        blobs = allgather_bytes(blob, "the launcher's results")
+        if rank == 0 and os.path.isdir(d):
+            for r, b in enumerate(blobs):
+                write_result(d, r, b)
     except BaseException as e:
         write_error(d, rank, failure_message(e))
         raise
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

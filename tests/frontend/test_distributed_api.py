@@ -38,6 +38,9 @@ def test_without_a_process_group_this_process_is_the_world():
 def test_other_groups_and_bad_axes_are_refused():
     with pytest.raises(CollectiveError, match="only the WORLD group is supported"):
         dist.functional.all_reduce_sum(Tensor([1.0]), group=dist.Group([0]))
+    assert dist.new_group([0]) is dist.WORLD
+    with pytest.raises(CollectiveError, match=r"new_group\(\[1, 0\]\): only the group of every rank in order"):
+        dist.new_group([1, 0])
     with pytest.raises(graphc.AxisError, match="all_gather: axis 2 is out of range"):
         dist.functional.all_gather(Tensor([[1.0]]), axis=2)
 
@@ -207,6 +210,6 @@ def test_the_launcher_checks_what_it_cannot_send():
         dist.launcher(_work, n_gpus=2, rank_start=2)
     decorated = dist.launcher(n_gpus=3, device_type="cpu")(_work)
     assert decorated.n == 3 and decorated.__wrapped__ is _work
-    assert decorated.command("/tmp/d")[1:3] == ["-n", "3"]
-    assert dist.launcher(_work, n_gpus=2, hosts=["a", "b"]).command("/d")[3:5] == ["-hosts", "a,b"]
-    assert dist.launcher(_work, n_gpus=2, hosts="hostfile").command("/d")[3:5] == ["-f", "hostfile"]
+    assert decorated.command()[1:3] == ["-n", "3"]
+    assert dist.launcher(_work, n_gpus=2, hosts=["a", "b"]).command()[3:5] == ["-hosts", "a,b"]
+    assert dist.launcher(_work, n_gpus=2, hosts="hostfile").command()[3:5] == ["-f", "hostfile"]
