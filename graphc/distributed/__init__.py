@@ -21,5 +21,5 @@ from .helper import AllreduceCallback, bcast_list_, make_allreduce_cb, synchroni
 from .launcher import launcher
 
 __all__ = ["WORLD", "Group", "get_backend", "get_rank", "get_world_size", "group_barrier", "init_process_group",
-           "is_distributed", "new_group", "AllreduceCallback", "bcast_list_", "make_allreduce_cb", "synchronized", "launcher",
-           "functional"]
+           "is_distributed", "new_group", "AllreduceCallback", "bcast_list_", "make_allreduce_cb", "synchronized",
+           "launcher", "functional"]

@@ -106,25 +106,30 @@ class Solo:
     rank, size, capturable = 0, 1, True
 
     def allreduce(self, x, op: str, out=None) -> Pending:
+        """x itself: the only rank's contribution."""
         return Done(_copy(x, out))
 
     def bcast(self, x, root: int, out=None) -> Pending:
+        """x itself: this rank is the root."""
         return Done(_copy(x, out))
 
     def reduce(self, x, root: int, out=None) -> Pending:
+        """x itself: this rank is the root."""
         return Done(_copy(x, out))
 
     def allgather(self, x) -> Pending:
+        """x stacked alone: shape (1, *x.shape)."""
         return Done(x.reshape((1, *x.shape)).copy())
 
     def reduce_scatter(self, x) -> Pending:
+        """The only row of x."""
         return Done(x[0].copy())
 
     def agree(self, key: str, describe: Callable[[], list[str]], what: str) -> None:
-        return None
+        """Nothing to agree with."""
 
     def barrier(self) -> None:
-        return None
+        """Nothing to wait for."""
 
 
 def _copy(x, out):
