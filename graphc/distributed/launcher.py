@@ -87,6 +87,9 @@ class launcher:
 
     def __call__(self, *args, **kwargs) -> list:
         """Run the function on every rank; the ranks' return values, by rank (None where none came back)."""
+        if SPEC_VARIABLE in os.environ:
+            raise CollectiveError(f"launcher: {self.func.__qualname__} was called while a worker imported its "
+                                  "module: call it under `if __name__ == \"__main__\":`")
         with tempfile.TemporaryDirectory(prefix="graphc-launch-") as d:
             spec = call_spec(self.func, args, kwargs, {"dir": d, "backend": self.backend,
                                                        "device_type": self.device_type, "timeout": self.timeout})

@@ -197,6 +197,12 @@ def _work(x):
     return x
 
 
+def test_a_worker_importing_the_launching_module_does_not_launch_again(monkeypatch):
+    monkeypatch.setenv("GRAPHC_LAUNCH", "{}")
+    with pytest.raises(CollectiveError, match=r"call it under `if __name__ == \"__main__\":`"):
+        dist.launcher(_work, n_gpus=2, device_type="cpu")(1)
+
+
 def test_the_launcher_checks_what_it_cannot_send():
     def local(x):
         return x

@@ -14,6 +14,7 @@ from graphc.jit import trace
 from graphc.passes.cse import cse
 from graphc.passes.fold import fold
 from graphc.passes.memory import plan_memory
+from graphc.passes.pipeline import optimize
 from graphc.passes.schedule import schedule, wait_points
 from graphc.runtime.compile import compile_graph
 
@@ -114,6 +115,23 @@ def test_a_collectives_operand_keeps_its_buffer_until_the_wait():
     mp = plan_memory(g)
     assert mp.slot_of[z] != mp.slot_of[y]
     assert s_new not in mp.inplace
+
+
+def test_elementwise_work_fuses_on_both_sides_of_a_collective():
+    g = Graph()
+    x = g.add_input((64,), f32)
+    with building(g):
+        before = emit("mul", [emit("exp", [x]), emit("sin", [x])])
+        y = emit("all_reduce_sum", [before], size=1)
+        after = emit("add", [emit("tanh", [y]), emit("cos", [x])])
+    g.outputs = [after]
+    opt = g.copy()
+    optimize(opt, 3)
+    kinds = [n.op.name if n.op.family != "fused" else sorted(m.op.name for m in n.attrs["subgraph"].nodes)
+             for n in opt.nodes]
+    assert kinds == [["exp", "mul", "sin"], "all_reduce_sum", ["add", "cos", "tanh"]]
+    xs = np.linspace(-1, 1, 64, dtype=np.float32)
+    np.testing.assert_allclose(compile_graph(g)(xs)[0], np.tanh(np.exp(xs) * np.sin(xs)) + np.cos(xs), rtol=1e-6)
 
 
 def test_fold_and_cse_leave_collectives_alone():
