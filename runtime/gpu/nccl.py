@@ -101,25 +101,25 @@ class NCCLCommunicator:
     def allreduce(self, x, op: str, out=None) -> Done:
         """Elementwise sum, max or min over the ranks."""
         buf, code = self._type(x)
-        out = self._out(buf, out)
-        self._call(f"all_reduce_{op}", self.comm.allReduce, self._pointer(buf), self._pointer(out), buf.size, code,
+        res = self._out(buf, out)
+        self._call(f"all_reduce_{op}", self.comm.allReduce, self._pointer(buf), self._pointer(res), buf.size, code,
                    getattr(self.nccl, OPS[op]))
-        return Done(out.view(x.dtype))
+        return Done(res.view(x.dtype) if out is None else out)
 
     def bcast(self, x, root: int, out=None) -> Done:
         """The root's array on every rank."""
         buf, code = self._type(x)
-        out = self._out(buf, out)
-        self._call("broadcast", self.comm.broadcast, self._pointer(buf), self._pointer(out), buf.size, code, root)
-        return Done(out.view(x.dtype))
+        res = self._out(buf, out)
+        self._call("broadcast", self.comm.broadcast, self._pointer(buf), self._pointer(res), buf.size, code, root)
+        return Done(res.view(x.dtype) if out is None else out)
 
     def reduce(self, x, root: int, out=None) -> Done:
         """The sum over the ranks on the root, zeros elsewhere."""
         buf, code = self._type(x)
-        out = self._out(buf, out, zeros=self.rank != root)
-        self._call("reduce_sum", self.comm.reduce, self._pointer(buf), self._pointer(out), buf.size, code,
+        res = self._out(buf, out, zeros=self.rank != root)
+        self._call("reduce_sum", self.comm.reduce, self._pointer(buf), self._pointer(res), buf.size, code,
                    self.nccl.NCCL_SUM, root)
-        return Done(out.view(x.dtype))
+        return Done(res.view(x.dtype) if out is None else out)
 
     def allgather(self, x) -> Done:
         """Every rank's array stacked: shape (size, *x.shape)."""

@@ -52,6 +52,14 @@ class LocalGroup:
         return results
 
 
+def _into(out, value) -> Done:
+    """The result, written into `out` when the caller gave a buffer."""
+    if out is None:
+        return Done(value)
+    out[...] = value
+    return Done(out)
+
+
 class LocalComm:
     """One rank of a LocalGroup, with the Communicator interface of graphc.ir.ops.collective."""
 
@@ -63,15 +71,15 @@ class LocalComm:
     def _all(self, x) -> list[np.ndarray]:
         return self.group.exchange(self.rank, np.array(x))
 
-    def allreduce(self, x, op: str) -> Done:
-        return Done(UFUNCS[op].reduce(np.stack(self._all(x)), axis=0))
+    def allreduce(self, x, op: str, out=None) -> Done:
+        return _into(out, UFUNCS[op].reduce(np.stack(self._all(x)), axis=0))
 
-    def bcast(self, x, root: int) -> Done:
-        return Done(self._all(x)[root].copy())
+    def bcast(self, x, root: int, out=None) -> Done:
+        return _into(out, self._all(x)[root].copy())
 
-    def reduce(self, x, root: int) -> Done:
+    def reduce(self, x, root: int, out=None) -> Done:
         total = np.add.reduce(np.stack(self._all(x)), axis=0)
-        return Done(total if self.rank == root else np.zeros_like(total))
+        return _into(out, total if self.rank == root else np.zeros_like(total))
 
     def allgather(self, x) -> Done:
         return Done(np.stack(self._all(x)))

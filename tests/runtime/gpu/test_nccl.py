@@ -117,3 +117,12 @@ def test_every_call_goes_on_the_current_stream():
         return comm.capturable
     assert group.run(rank) == [True]
     assert calls.streams == [STREAM, STREAM]
+
+
+def test_results_go_into_given_buffers_and_non_roots_read_zeros():
+    xs = [np.full(4, r + 1.0, np.float32) for r in range(3)]
+    bufs = [np.full(4, np.nan, np.float32) for _ in range(3)]
+    outs = _run(3, lambda comm: REGISTRY["reduce_sum"].collective(comm, xs[comm.rank], root=1, size=3,
+                                                                   out=bufs[comm.rank]).wait())
+    assert all(o is b for o, b in zip(outs, bufs))
+    assert [o.tolist() for o in outs] == [[0.0] * 4, [6.0] * 4, [0.0] * 4]
