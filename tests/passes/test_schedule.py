@@ -21,22 +21,34 @@ from graphc.runtime.compile import compile_graph
 f32 = np.dtype(np.float32)
 
 
-def test_the_collective_needing_fewest_nodes_starts_first_and_readers_come_last():
+def test_collectives_start_as_their_operands_are_ready_and_readers_come_last():
     g = Graph()
     x = g.add_input((4,), f32, "x")
     with building(g):
         b = emit("sin", [x])
+        f = emit("cos", [x])                      # needed by no collective: runs after the starts
         d = emit("mul", [b, b])
         a = emit("exp", [x])
-        f = emit("cos", [x])
-        c2 = emit("all_reduce_sum", [d], size=1)
         c1 = emit("all_reduce_sum", [a], size=1)
+        c2 = emit("all_reduce_sum", [d], size=1)  # its operand is ready before c1's: it starts first
         e = emit("add", [c1, c2])
     g.outputs = [e, f]
     schedule(g)
     verify(g)
-    assert [n.outputs[0] for n in g.nodes] == [a, c1, b, d, c2, f, e]
-    assert wait_points(g) == {1: 6, 4: 6}
+    assert [n.outputs[0] for n in g.nodes] == [b, d, c2, a, c1, f, e]
+    assert wait_points(g) == {2: 6, 4: 6}
+
+
+def test_a_collective_reading_another_starts_after_it():
+    g = Graph()
+    x = g.add_input((4,), f32, "x")
+    with building(g):
+        c1 = emit("all_reduce_sum", [emit("exp", [x])], size=1)
+        c2 = emit("all_reduce_sum", [emit("sin", [c1])], size=1)
+    g.outputs = [c2]
+    schedule(g)
+    verify(g)
+    assert [n.op.name for n in g.nodes] == ["exp", "all_reduce_sum", "sin", "all_reduce_sum"]
 
 
 def test_a_graph_without_collectives_keeps_its_order():
