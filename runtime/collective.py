@@ -22,6 +22,7 @@ class Collectives:
     def __init__(self, nodes: list[OpNode]) -> None:
         self.names = [n.op.name for n in nodes]
         self.sizes = [n.attrs["size"] for n in nodes]
+        self.locs = [n.loc for n in nodes]
         self._starts = [functools.partial(n.op.collective, **n.attrs) for n in nodes]
         sigs = [_signature(n) for n in nodes]
         self.key = hashlib.sha256("\n".join(sigs).encode()).hexdigest()
@@ -33,7 +34,7 @@ class Collectives:
     def start(self, k: int, x, out=None) -> Pending:
         """Start the k-th collective on operand x, its result into `out` when given (agreeing with the other
         ranks first, once per group)."""
-        comm = world(self.sizes[k])
+        comm = world(self.sizes[k], self.names[k], self.locs[k])
         if comm is not self._agreed:
             comm.agree(self.key, lambda: self.lines, "a compiled plan's collectives")
             self._agreed = comm

@@ -176,10 +176,13 @@ def test_a_saved_plan_with_collectives_has_no_test_vector_and_runs(tmp_path, cap
 def test_a_plan_traced_for_two_processes_says_how_to_start_them():
     g = Graph()
     x = g.add_input((3,), np.dtype(np.float32))
-    with building(g):
+    with building(g, loc="train.py:12"):
         y = emit("all_reduce_sum", [x], size=2)
     g.outputs = [y]
-    with pytest.raises(CollectiveError, match=r"group of 2 processes runs in a group of 1: start 2 processes"):
+    with pytest.raises(CollectiveError, match=r"^all_reduce_sum: traced for a group of 2 processes, it runs in a "
+                                              r"group of 1: start 2 processes \(mpiexec -n 2 python \.\.\.\) and "
+                                              r"call graphc.distributed.init_process_group\(\) first "
+                                              r"\(at train.py:12\)$"):
         compile_graph(g)(np.ones(3, np.float32))
 
 

@@ -153,14 +153,14 @@ def get_world() -> Communicator:
     return _world[0]
 
 
-def world(size: int) -> Communicator:
-    """The process group, which must have `size` ranks (the size a collective was traced for)."""
+def world(size: int, op: str, loc: str | None) -> Communicator:
+    """The process group, which must have `size` ranks (the size op `op`, made at `loc`, was traced for)."""
     comm = _world[0]
     if comm.size != size:
-        how = (f"start {size} processes (mpiexec -n {size} python ...) and call "
+        how = (f": start {size} processes (mpiexec -n {size} python ...) and call "
                "graphc.distributed.init_process_group() first" if comm.size == 1 else "")
-        raise CollectiveError(f"a collective traced for a group of {size} processes runs in a group of "
-                              f"{comm.size}{': ' + how if how else ''}")
+        raise CollectiveError(f"{op}: traced for a group of {size} processes, it runs in a group of {comm.size}"
+                              f"{how}{f' (at {loc})' if loc else ''}")
     return comm
 
 
@@ -206,7 +206,7 @@ def _reduce_scatter_start(comm: Communicator, x, *, axis: int, size: int) -> Pen
 def _run(start: Callable, name: str, x, attrs: dict):
     """Start and finish a collective now, after the ranks agreed on it (eager calls agree every time: a rank
     that runs another collective is reported at once rather than after the timeout)."""
-    comm = world(attrs["size"])
+    comm = world(attrs["size"], name, user_location())
     key = f"{name} {attrs} {x.dtype.str}{tuple(x.shape)}"
     comm.agree(key, lambda: [f"{key}  @ {user_location() or 'no source location'}"], f"an eager {name}")
     return start(comm, x, **attrs).wait()
