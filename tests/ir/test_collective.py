@@ -25,7 +25,7 @@ def test_the_collectives_are_registered_as_barriers_with_gradients():
         assert "size" in op.attrs
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", [2, 3], ids=["2-ranks", "3-ranks"])
 @pytest.mark.parametrize("case", [
     ("all_reduce_sum", {}, lambda xs, r: sum(xs)),
     ("all_reduce_max", {}, lambda xs, r: np.maximum.reduce(xs)),
@@ -38,7 +38,7 @@ def test_the_collectives_are_registered_as_barriers_with_gradients():
     ("reduce_scatter_sum", {"axis": 0}, lambda xs, r: np.split(sum(xs), len(xs), 0)[r]),
     ("reduce_scatter_sum", {"axis": 1}, lambda xs, r: np.split(sum(xs), len(xs), 1)[r]),
     ("reduce_scatter_sum", {"axis": 2}, lambda xs, r: np.split(sum(xs), len(xs), 2)[r]),
-], ids=lambda c: f"{c[0]}-{c[1]}" if isinstance(c, tuple) else str(c))
+], ids=lambda c: c[0] + "".join(f"-{k}{v}" for k, v in c[1].items()))
 def test_each_collective_across_ranks_matches_numpy(case, n):
     name, attrs, want = case
     shape = (n * 2, n, n * 3) if name == "reduce_scatter_sum" else (2, 3, 4)
@@ -99,7 +99,7 @@ def _emit(name, shape, dtype, **attrs):
      r"axis 0 of shape \(5, 2\) does not split into 2 equal parts"),
     ("all_gather", (), np.float32, {"axis": 0, "size": 2}, AxisError, "axis 0 is out of range for a tensor of rank 0"),
     ("broadcast", (3,), np.float32, {"root": 2, "size": 2}, CollectiveError, "root rank 2 is not in a group of 2"),
-])
+], ids=["summed-booleans", "uneven-scatter", "gathered-scalar", "root-outside"])
 def test_bad_operands_name_the_op_and_the_line(name, shape, dtype, attrs, error, match):
     with pytest.raises(error, match=match) as e:
         _emit(name, shape, dtype, **attrs)

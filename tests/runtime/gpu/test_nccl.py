@@ -83,7 +83,7 @@ def _run(n: int, fn):
     ("reduce_sum", {"root": 0}, lambda xs, r: sum(xs) if r == 0 else np.zeros_like(xs[0])),
     ("all_gather", {"axis": 1}, lambda xs, r: np.concatenate(xs, 1)),
     ("reduce_scatter_sum", {"axis": 1}, lambda xs, r: np.split(sum(xs), 3, 1)[r]),
-])
+], ids=["all_reduce_sum", "all_reduce_max", "broadcast", "reduce_sum", "all_gather", "reduce_scatter_sum"])
 def test_each_collective_through_the_nccl_calls(name, attrs, want):
     rng = np.random.default_rng(3)
     xs = [rng.integers(-50, 50, (4, 6)).astype(np.int32) for _ in range(3)]
