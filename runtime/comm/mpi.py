@@ -127,8 +127,10 @@ class MPICommunicator:
     # ---- agreement ---------------------------------------------------------------------------------------
     def agree(self, key: str, describe: Callable[[], list[str]], what: str) -> None:
         """Check that every rank offers the same `key`, else raise a CollectiveMismatch with both lists."""
-        digest = hashlib.sha256(key.encode()).digest()
-        digests = self.allgather_bytes(digest, f"the agreement on {what}")
+        digest = np.frombuffer(hashlib.sha256(key.encode()).digest(), np.uint8)
+        table = np.empty((self.size, digest.size), np.uint8)
+        self.wait_for(self.ctl.Iallgather(digest, table), (f"the agreement on {what}",))
+        digests = [row.tobytes() for row in table]
         if len(set(digests)) == 1:
             return
         texts = [t.decode() for t in self.allgather_bytes("\n".join(describe()).encode(), f"the report on {what}")]
