@@ -22,9 +22,10 @@ _EXPORTS = {
     "set_num_threads": ("graphc.runtime.cpu.threads", "set_threads"),
     **{name: ("graphc.ir.errors", name) for name in (
         "GraphcError", "ShapeError", "DTypeError", "AxisError", "GraphcIndexError", "DeviceError", "GraphcTypeError",
-        "GradError", "TraceError", "PlanFormatError")},
+        "GradError", "TraceError", "PlanFormatError", "CollectiveError", "CollectiveTimeout", "CollectiveMismatch",
+        "RemoteRankError")},
     **{name: (f"graphc.{name}", None) for name in (
-        "functional", "autodiff", "optimizer", "jit", "viz", "ir", "passes", "runtime", "config")},
+        "functional", "autodiff", "optimizer", "jit", "viz", "ir", "passes", "runtime", "config", "distributed")},
 }
 
 __all__ = ["__version__", *_EXPORTS]

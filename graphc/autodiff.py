@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .functional.creation import ones_like
+from .future import Future
 from .ir import GRADIENT, Graph, Value
 from .ir.errors import GradError, GraphcTypeError
 from .ir.interpret import Interpreter
@@ -146,6 +147,12 @@ class _TensorInterpreter(Interpreter):
 
 
 _programs: dict[tuple, BackwardProgram] = {}
+_backwarding: list = []   # the GradManagers applying gradient callbacks now, innermost last
+
+
+def get_backwarding_grad_manager() -> GradManager | None:
+    """The GradManager whose backward is running its gradient callbacks (MegEngine's)."""
+    return _backwarding[-1] if _backwarding else None
 
 
 class GradManager:
@@ -154,6 +161,7 @@ class GradManager:
     def __init__(self) -> None:
         self._attached: dict[int, Tensor] = {}
         self._callbacks: dict[int, list[Callable]] = {}
+        self._after_backward_callback: list[Callable[[], None]] = []
         self._tape: Tape | None = None
         self._trace_start: int | None = None
         self._recording = False
@@ -248,10 +256,27 @@ class GradManager:
                 grads = self._eager_backward(ys, dys)
         finally:
             self.release()
-        for p, g in grads:
-            for cb in self._callbacks.get(id(p), ()):
-                g = cb(p, g)
+        # Callbacks may return Futures set by an after-backward callback (a bucketed all-reduce sees every
+        # gradient before it computes any), as in MegEngine.
+        _backwarding.append(self)
+        try:
+            done = []
+            for p, g in grads:
+                for cb in self._callbacks.get(id(p), ()):
+                    g = cb(p, g)
+                done.append((p, g))
+            for cb in self._after_backward_callback:
+                cb()
+        finally:
+            _backwarding.pop()
+        for p, g in done:
+            g = g.get() if isinstance(g, Future) else g
             p.grad = g if p.grad is None else p.grad + g
+        return self
+
+    def _register_after_backward_callback(self, callback: Callable[[], None]) -> GradManager:
+        """Run `callback` after the gradient callbacks of every backward (MegEngine's hook for bucketing)."""
+        self._after_backward_callback.append(callback)
         return self
 
     def _eager_backward(self, ys: list[Tensor], dys: list[Tensor]) -> list[tuple[Tensor, Tensor]]:

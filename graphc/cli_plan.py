@@ -105,6 +105,10 @@ def info_command(args: argparse.Namespace) -> int:
     roles = ", ".join(f"{k} {v}" for k, v in d["roles"].items())
     print(f"ops: {d['nodes']} nodes ({roles})")
     print("  " + ", ".join(f"{k} {v}" for k, v in d["ops"].items()))
+    if d["group_size"]:
+        n = d["group_size"]
+        print(f"collectives: runs on {n} process{'es' if n > 1 else ''} together (mpiexec -n {n}), each calling "
+              "graphc.distributed.init_process_group() before the plan")
     meta = {k: v for k, v in d["metadata"].items() if k not in ("graphc_version", "created")}
     if meta:
         print("metadata:")

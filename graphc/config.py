@@ -17,6 +17,17 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 @dataclass
 class Config:
     """The switches (from the environment) and the runtime's tuning knobs."""
@@ -34,6 +45,9 @@ class Config:
     chunk: int = 32768              # elements per chunk of a chunked NumPy loop (a few such buffers fit in L2)
     parallel_min: int = 1 << 18     # elements from which a chunked NumPy loop splits across threads
     blas_min_flops: int = 1 << 25   # work per BLAS thread in graphc's matrix products (smaller: fewer threads)
+    dist_timeout: float = 300.0     # GRAPHC_DIST_TIMEOUT: seconds a collective waits for the other ranks
+    bucket_bytes: int = 10 << 20    # GRAPHC_BUCKET_BYTES: gradients packed per all-reduce (MegEngine's 10 MiB)
+    mpiexec: str = ""               # GRAPHC_MPIEXEC: the launcher's mpiexec (default: beside Python, else on PATH)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -48,7 +62,9 @@ class Config:
                    cuda_graph=env.get("GRAPHC_CUDA_GRAPH", "1") != "0",
                    gpu_strict=env.get("GRAPHC_GPU_STRICT", "") == "1",
                    pass_report=env.get("GRAPHC_PASS_REPORT") == "1",
-                   verify=env.get("GRAPHC_VERIFY") == "1")
+                   verify=env.get("GRAPHC_VERIFY") == "1",
+                   dist_timeout=_seconds("GRAPHC_DIST_TIMEOUT", 300.0),
+                   bucket_bytes=_int("GRAPHC_BUCKET_BYTES", 10 << 20), mpiexec=env.get("GRAPHC_MPIEXEC", ""))
 
 
 config = Config.from_env()

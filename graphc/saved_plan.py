@@ -246,6 +246,7 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     by their names in the trace (`loss`), else output0, output1, ... The test vector uses `test_inputs` or
     seeded random inputs.
     user_info must be JSON data. strip_info_file receives the JSON description `graphc info --json` prints.
+    A plan with collectives (graphc.distributed) gets no test vector: its results depend on the other ranks.
     """
     unknown = {k for k in megengine_options
                if k not in _MEGENGINE_NAMING_OPTIONS and not k.startswith("enable_")}
@@ -283,7 +284,7 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
         output_names = _unique([_output_name(v, i) if i < c.n_out else f"grad{i - c.n_out}"
                                 for i, v in enumerate(g.outputs[:len(g.outputs) - len(grad_of)])])
     tv = None
-    if with_test_vector and not planfile.has_random_ops(g):
+    if with_test_vector and not planfile.has_random_ops(g) and not planfile.has_collectives(g):
         ins = _test_inputs(g.inputs[:n_args], args, test_inputs, c.example_shapes)
         tv = planfile.make_test_vector(g, ins, arrays, traced.opt_level)
     meta = {}

@@ -10,7 +10,8 @@ _MAX_CONST_BYTES = 1 << 16
 
 
 def cse(g: Graph) -> None:
-    """Merge duplicate constants and duplicate computations (random ops are never merged)."""
+    """Merge duplicate constants and duplicate computations (random ops and collectives are never merged: a
+    merge decided by constant values could differ between ranks and leave them running different collectives)."""
     mapping: dict[Value, Value] = {}
     seen_c: dict[tuple, Value] = {}
     consts = []
@@ -27,7 +28,7 @@ def cse(g: Graph) -> None:
     nodes = []
     for n in g.nodes:
         n.inputs = [mapping.get(v, v) for v in n.inputs]
-        if n.op.random or n.op.family == "fused":   # a fused node's subgraph is not compared
+        if n.op.random or n.op.collective or n.op.family == "fused":   # a fused node's subgraph is not compared
             nodes.append(n)
             continue
         ids = tuple(v.id for v in n.inputs)

@@ -16,7 +16,7 @@ def _small(values: list[Value]) -> bool:
 
 
 def fold(g: Graph) -> None:
-    """Replace constant subexpressions by their values (random ops and big results are kept)."""
+    """Replace constant subexpressions by their values (random ops, collectives and big results are kept)."""
     known: dict[Value, np.ndarray] = {c: c.data for c in g.consts}
     mapping: dict[Value, Value] = {}
     nodes = []
@@ -25,7 +25,7 @@ def fold(g: Graph) -> None:
         for n in g.nodes:
             n.inputs = [mapping.get(v, v) for v in n.inputs]
             # A broadcast stays a (free) view of its small constant rather than a big new constant.
-            if (n.op.random or n.op.family == "fused" or n.op.name == "broadcast_to"
+            if (n.op.random or n.op.collective or n.op.family == "fused" or n.op.name == "broadcast_to"
                     or not all(v in known for v in n.inputs) or not _small(n.outputs)):
                 nodes.append(n)
                 continue

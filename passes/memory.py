@@ -15,8 +15,10 @@ import numpy as np
 from graphc.ir import Graph, Value
 from graphc.ir.symbols import is_static
 
+from .schedule import wait_points
+
 MIN_BYTES = 1 << 16            # smaller arrays come from NumPy's allocator cache anyway
-OUT_OPS = frozenset({"matmul"})  # non-elementwise ops whose CPU code accepts out=
+OUT_OPS = frozenset({"matmul", "concat"})  # non-elementwise ops whose CPU code accepts out=
 
 
 @dataclass
@@ -41,7 +43,9 @@ def _large(v: Value, min_bytes: int) -> bool:
 
 
 def _writes_out(n) -> bool:
-    return (n.op.elementwise and n.op.ufunc is not None) or n.op.name in OUT_OPS
+    # A collective whose result has its operand's type (an all-reduce's gradient bucket) receives into out=.
+    same = n.op.collective is not None and n.outputs[0].type == n.inputs[0].type
+    return (n.op.elementwise and n.op.ufunc is not None) or n.op.name in OUT_OPS or same
 
 
 def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
@@ -51,10 +55,15 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
         for v in n.outputs:
             storage[v] = storage.get(n.inputs[0], n.inputs[0]) if n.op.view and n.inputs else v
     last: dict[Value, int] = {}
+    reads = _read_until(g)
     for i, n in enumerate(g.nodes):
         for v in n.inputs:
-            last[storage.get(v, v)] = i
-            last[v] = i
+            last[storage.get(v, v)] = max(last.get(storage.get(v, v), -1), reads[i])
+            last[v] = max(last.get(v, -1), reads[i])
+    dies: dict[int, list[Value]] = {}
+    for v, i in last.items():
+        if storage.get(v, v) is v:
+            dies.setdefault(i, []).append(v)
     escaping = {storage.get(v, v) for v in g.roots()}
     big = {v for n in g.nodes for v in n.outputs if _large(v, min_bytes)}
 
@@ -83,9 +92,8 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
             mp.slot_of[out] = slot
             holder[slot] = out
         # Values whose storage dies at node i: their slots return to the pool, others are released.
-        for v in set(n.inputs):
-            st = storage.get(v, v)
-            if last.get(st) != i or st in escaping:
+        for st in dies.get(i, ()):
+            if st in escaping:
                 continue
             s = mp.slot_of.get(st)
             if s is not None and holder.get(s) is st:
@@ -96,6 +104,15 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
     return mp
 
 
+def _read_until(g: Graph) -> list[int]:
+    """For each node, the index until which it reads its operands: its own, or for a collective (which
+    the runtime only starts there) the index of the node before which the runtime waits for it."""
+    until = list(range(len(g.nodes)))
+    for i, j in wait_points(g).items():
+        until[i] = j
+    return until
+
+
 def _inplace_updates(g: Graph, min_bytes: int) -> dict[Value, Value]:
     """State updates whose new value may be written into the state's own buffer.
 
@@ -104,10 +121,11 @@ def _inplace_updates(g: Graph, min_bytes: int) -> dict[Value, Value]:
     the parameter's own, as in MegEngine's in-place optimizer updates; tensors sharing it see the update.
     """
     index = {n: i for i, n in enumerate(g.nodes)}
+    reads = _read_until(g)
     readers: dict[Value, list[int]] = {}
     for i, n in enumerate(g.nodes):
         for v in n.inputs:
-            readers.setdefault(v, []).append(i)
+            readers.setdefault(v, []).append(reads[i])
     outputs = set(g.outputs)
     out: dict[Value, Value] = {}
     for s, v in g.updates:

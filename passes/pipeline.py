@@ -12,15 +12,16 @@ from .cse import cse
 from .dce import dce
 from .fold import fold
 from .fuse import fuse
+from .schedule import schedule
 from .simplify import simplify, simplify_keep_sums
 
 Pass = Callable[[Graph], None]   # every pass changes its graph in place
 
 LEVELS: dict[int, list[Pass]] = {
     0: [],
-    1: [dce],
-    2: [dce, fold, cse, simplify, fold, cse, dce],
-    3: [dce, fold, cse, simplify, fold, cse, dce, fuse],
+    1: [dce, schedule],
+    2: [dce, fold, cse, simplify, fold, cse, dce, schedule],
+    3: [dce, fold, cse, simplify, fold, cse, dce, fuse, schedule],
 }
 
 

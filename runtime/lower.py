@@ -2,7 +2,8 @@
 
 Every node becomes one line calling a ufunc or a bound kernel. Small fused groups are inlined as their
 ufunc calls (per-call overhead decides small steps: config.inline_max); large ones call a cache-blocked
-kernel (CPU) or a generated CUDA kernel (GPU).
+kernel (CPU) or a generated CUDA kernel (GPU). A collective becomes two lines: it starts where it stands and
+is waited for just before its result is first read, so the nodes between overlap the exchange.
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import numpy as np
 from graphc.config import config
 from graphc.ir import Graph, OpNode, Value
 from graphc.passes.memory import MemoryPlan, plan_memory
+from graphc.passes.schedule import wait_points
 
 from .arrays import array_module
+from .collective import Collectives
 from .cpu import blas, inline
 from .cpu.c_kernel import CFusedKernel, Unsupported
 from .cpu.chunked import FusedCPUKernel
@@ -24,6 +27,7 @@ from .plan import Plan, Result, Signature
 from .sizes import Buffers, binding_lines, has_dims, source
 
 log = logging.getLogger("graphc.runtime")
+POKE_ELEMENTS = 1 << 14     # a node touching this many elements lets started collectives progress after it
 
 
 class _Emitter:
@@ -132,6 +136,23 @@ class _Emitter:
         extra = f", out={{{', '.join(f'{j}: {t}' for j, t in outs.items())}}}" if outs else ""
         self.line(n.outputs, f"v{i}", f"f{i}({', '.join(self.arg(v) for v in n.inputs)}{extra})")
 
+    def start(self, n: OpNode, i: int, k: int) -> None:
+        """Start the k-th collective of the plan, node i (receiving into its persistent buffer when the memory
+        plan gave it one); its handle is h{i}."""
+        out = self.target(n.outputs[0])
+        self.lines.append(f"h{i} = _cs.start({k}, {self.arg(n.inputs[0])}{', ' + out if out else ''})")
+        self.calls += 1
+
+    def poke(self, handles: list[int]) -> None:
+        """Let the started collectives progress after a node that took a while: MPI moves a large message
+        only while its process calls into MPI."""
+        self.lines += [f"h{i}.test()" for i in handles]
+
+    def wait(self, n: OpNode, i: int) -> None:
+        """Wait for the collective of node i; its result gets the node's name."""
+        self.line(n.outputs, f"v{i}", f"h{i}.wait()")
+        self.lines.append(f"del h{i}")
+
     def release(self, values: list[Value]) -> None:
         """Drop the local names of dead values so their memory returns before the call ends."""
         dead = [self.names[v] for v in values if v in self.names and not self.names[v].startswith(("a", "c"))]
@@ -174,33 +195,29 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     em.lines[:0] = bindings
     em.names.update(zip(g.inputs, args))
     fused = 0
+    colls = [n for n in g.nodes if n.op.collective]
+    cs = em.env["_cs"] = Collectives(colls) if colls else None
+    waits: dict[int, list[int]] = {}          # node index -> collectives (node indices) to wait for first
+    for c, j in wait_points(g).items():
+        waits.setdefault(j, []).append(c)
+    inflight: list[int] = []                  # collectives started and not yet waited for
     for i, n in enumerate(g.nodes):
-        if n.op.family != "fused":
-            if n.op.family == "linalg" and device == "cpu":
-                em.blas(n)
-            em.node(n, f"v{i}")
-            em.release(em.memory.release_after.get(i, []))
-            continue
-        fused += 1
-        size = FusedGroup.of(n).size
-        if device == "gpu":
-            from .gpu.kernels import fused_kernel  # CuPy
-            em.env[f"f{i}"] = fused_kernel(n)
-            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
-        elif type(size) is int:
-            em.inline_group(n, i) if size <= config.inline_max else em.kernel_group(n, i)
-        else:   # a size known per call: small calls run the ufunc lines, large ones the kernel
-            em.lines.append(f"if {source(size)} <= {config.inline_max}:")
-            start = len(em.lines)
-            em.inline_group(n, i, named=True)
-            em.lines[start:] = ["    " + ln for ln in em.lines[start:]]
-            em.lines.append("else:")
-            start = len(em.lines)
-            em.kernel_group(n, i)
-            em.lines[start:] = ["    " + ln for ln in em.lines[start:]]
+        for c in waits.get(i, ()):
+            em.wait(g.nodes[c], c)
+            inflight.remove(c)
+        if n.op.collective:
+            em.start(n, i, colls.index(n))
+            inflight.append(i)
+        else:
+            fused += _node(em, n, i, device)
+            if inflight and _large(n):
+                em.poke(inflight)
         em.release(em.memory.release_after.get(i, []))
+    for c in waits.get(len(g.nodes), ()):
+        em.wait(g.nodes[c], c)
     rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
     scopes = "_errstate(all='ignore')" + (", _blas() as _bt" if "_blas" in em.env else "")
+    scopes += ", _cs.lock" if cs else ""
     body = [f"with {scopes}:"] + ["    " + ln for ln in em.lines]
     body.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     src = f"def plan({', '.join(args)}):\n" + "\n".join("    " + ln for ln in body) + "\n"
@@ -208,9 +225,41 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     src += _runner(args, sig)
     em.env.update(_Result=Result, _new=tuple.__new__)
     exec(compile(src, "<graphc plan>", "exec"), em.env)
-    stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls,
+    stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls, "collectives": len(colls),
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
-    return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"])
+    return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"], cs)
+
+
+def _node(em: _Emitter, n: OpNode, i: int, device: str) -> int:
+    """Emit node i (not a collective); 1 when it is a fused group, else 0."""
+    if n.op.family != "fused":
+        if n.op.family == "linalg" and device == "cpu":
+            em.blas(n)
+        em.node(n, f"v{i}")
+        return 0
+    size = FusedGroup.of(n).size
+    if device == "gpu":
+        from .gpu.kernels import fused_kernel  # CuPy
+        em.env[f"f{i}"] = fused_kernel(n)
+        em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
+    elif type(size) is int:
+        em.inline_group(n, i) if size <= config.inline_max else em.kernel_group(n, i)
+    else:   # a size known per call: small calls run the ufunc lines, large ones the kernel
+        em.lines.append(f"if {source(size)} <= {config.inline_max}:")
+        start = len(em.lines)
+        em.inline_group(n, i, named=True)
+        em.lines[start:] = ["    " + ln for ln in em.lines[start:]]
+        em.lines.append("else:")
+        start = len(em.lines)
+        em.kernel_group(n, i)
+        em.lines[start:] = ["    " + ln for ln in em.lines[start:]]
+    return 1
+
+
+def _large(n: OpNode) -> bool:
+    """True when node n touches enough elements (or a free number of them) to let collectives progress after it."""
+    sizes = [v.size for v in n.inputs + n.outputs]
+    return any(type(s) is not int for s in sizes) or sum(sizes) >= POKE_ELEMENTS
 
 
 def _runner(args: list[str], sig: Signature) -> str:

@@ -14,6 +14,8 @@ from typing import NamedTuple
 from graphc.config import config
 from graphc.ir import Graph
 
+from .collective import Collectives
+
 log = logging.getLogger("graphc.runtime")
 
 
@@ -49,7 +51,8 @@ class Plan:
     """A compiled graph: `run(args, states)`; calling it with all inputs gives the raw result tuple."""
 
     def __init__(self, graph: Graph, source: str, fn: Callable, device: str, stats: dict,
-                 signature: Signature, replay: bool, runner: Callable[[Sequence, Sequence], Result]) -> None:
+                 signature: Signature, replay: bool, runner: Callable[[Sequence, Sequence], Result],
+                 collectives: Collectives | None = None) -> None:
         self.graph = graph          # the optimized graph (fused nodes keep their subgraphs)
         self.source = source        # the generated functions' text
         self.fn = fn                # the plan on all inputs: (args..., states...) -> the raw result tuple
@@ -58,6 +61,7 @@ class Plan:
         self.stats = stats          # kernel counts and buffer figures
         self.signature = signature
         self.replay = replay and device == "gpu"    # replay whole calls as a CUDA graph
+        self.collectives = collectives              # what the plan exchanges with other processes
         self._step = None           # the captured StepGraph, or False once capture was refused
         self.replay_refused: str | None = None      # and why it was
 
@@ -76,6 +80,10 @@ class Plan:
 
     def _captured(self, args: Sequence, states: Sequence):
         """The step captured as a CUDA graph on the first call (False when capture was refused)."""
+        if self._step is None and self.collectives is not None and not self.collectives.capturable():
+            self.replay_refused = "its collectives go through MPI on host buffers, which a CUDA graph cannot hold"
+            log.info("plan replays without a CUDA graph: %s", self.replay_refused)
+            self._step = False
         if self._step is None:
             from .gpu.cuda_graph import step_graph  # CuPy is imported only where a GPU runs the plan
             sig = self.signature

@@ -62,6 +62,9 @@ step frontend-on-gpu 90 "$PY" -m pytest -q -x -p no:cacheprovider tests/frontend
   tests/frontend/test_trace.py tests/frontend/test_optimizers.py tests/runtime/planfile/test_planfile.py \
   tests/passes/test_memory.py
 step bench-gpu-steps 45 bash -c "cd bench && $PY bench_gpu_steps.py '$RESULTS/bench_gpu_steps.json'"
+# graphc.distributed on the GPU: NCCL with one rank, MPI on host buffers with two ranks sharing the GPU
+# (needs mpich and mpi4py in the environment; skipped without them).
+step nccl 120 "$PY" -m pytest -v -rs -m gpu tests/distributed/test_gpu_nccl.py -p no:cacheprovider
 
 say "total $(( $(date +%s) - START ))s"
 if [ ${#FAILED[@]} -eq 0 ]; then say "ALL STEPS PASSED"; exit 0; fi

@@ -1,4 +1,6 @@
 """graphc.functional (F): MegEngine's functional API."""
+import importlib
+
 from . import nn
 from .creation import arange, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like
 from .elementwise import (
@@ -90,3 +92,10 @@ __all__ = ["abs", "acos", "add", "arange", "argmax", "argmin", "asin", "atan", "
            "sigmoid", "sign", "silu", "sin", "sinh", "softmax", "softplus", "split", "sqrt", "square",
            "squeeze", "stack", "std", "sub", "sum", "tan", "tanh", "tile", "transpose", "var", "where",
            "zeros", "zeros_like"]
+
+
+def __getattr__(name: str) -> object:
+    # F.distributed, as in MegEngine: graphc.distributed.functional, loaded on first use (it imports this package).
+    if name == "distributed":
+        return importlib.import_module("graphc.distributed.functional")
+    raise AttributeError(f"module 'graphc.functional' has no attribute {name!r}")

@@ -41,6 +41,22 @@ class PlanFormatError(GraphcError, ValueError):
     """A plan file that is truncated, corrupted, of unknown version or otherwise refused."""
 
 
+class CollectiveError(GraphcError, RuntimeError):
+    """A collective could not complete: another rank failed, the ranks disagree, or the group is unusable."""
+
+
+class CollectiveTimeout(CollectiveError, TimeoutError):
+    """A collective waited longer than the process group's timeout for the other ranks."""
+
+
+class CollectiveMismatch(CollectiveError):
+    """The ranks are about to run different collectives (their traced graphs or eager calls differ)."""
+
+
+class RemoteRankError(CollectiveError):
+    """Another rank of the process group raised or died while this one waited for it."""
+
+
 def with_context(err: GraphcError, op: str, loc: str | None) -> GraphcError:
     """Return a copy of `err` whose message names the op and the user's source line."""
     msg = str(err)

@@ -7,12 +7,17 @@ _INTERNAL = tuple(os.path.join(_ROOT, p) + os.sep for p in ("graphc", "passes", 
 _SKIP = ("contextlib.py", "functools.py")
 
 
+def is_user_file(filename: str) -> bool:
+    """True for a source file outside graphc's own packages."""
+    return not filename.startswith(_INTERNAL) and not filename.endswith(_SKIP)
+
+
 def user_location() -> str | None:
     """Return "file:line" of the innermost caller that is user code, or None."""
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not fn.startswith(_INTERNAL) and not fn.endswith(_SKIP):
+        if is_user_file(fn):
             return f"{fn}:{f.f_lineno}"
         f = f.f_back
     return None

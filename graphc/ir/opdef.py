@@ -76,7 +76,7 @@ class OpDef:
     """An op: name, family, shape/dtype inference, kernel, gradient rule, schema and fusion pieces."""
 
     name: str
-    family: str                  # elementwise | reduce | shape | index | linalg | nn | random | fused
+    family: str                  # elementwise | reduce | shape | index | linalg | nn | random | fused | collective
     infer: Infer
     kernel: Kernel
     vjp: Vjp | None = None       # None: not differentiable
@@ -89,6 +89,10 @@ class OpDef:
     fusable: bool = False        # may join a fused group (reductions as the group's terminal outputs)
     random: bool = False         # never merged by CSE, never constant-folded
     view: bool = False           # the output may alias the first input's memory
+    # Communicates with the other processes of its group: collective(comm, x, **attrs) starts the exchange
+    # and returns a Pending whose wait() gives the result. Never folded or merged, a barrier to fusion; the
+    # runtime starts it where its operand exists and waits where its result is first read.
+    collective: Callable | None = None
 
     @property
     def elementwise(self) -> bool:

@@ -1,7 +1,7 @@
 """The picture convention: how each kind of data node and operator node looks, and the legend."""
 from __future__ import annotations
 
-from graphc.ir import FORWARD, GRADIENT, UPDATE, Value
+from graphc.ir import FORWARD, GRADIENT, REGISTRY, UPDATE, Value
 
 # Operator boxes are filled by role; data nodes are ellipses outlined in the colour of their producer.
 ROLE_FILL = {FORWARD: "#dbe8f7", GRADIENT: "#fde2c8", UPDATE: "#d4efd6", "mixed": "#eeeeee"}
@@ -16,6 +16,8 @@ DATA = {
     "boundary": {"fillcolor": "#ffffff", "style": "filled,dashed", "fontcolor": "#666666"},
 }
 KERNEL = {"fillcolor": "#f1ebfb", "color": "#7e57c2"}
+# Collectives (exchanges with the other processes) are hexagons of their own colour, outlined by role.
+COLLECTIVE = {"shape": "hexagon", "style": "filled,bold", "fillcolor": "#f7c6dc"}
 FOLD = {"shape": "box3d", "style": "filled,dashed"}
 UPDATE_EDGE = {"style": "dashed", "color": ROLE_LINE[UPDATE], "fontcolor": ROLE_LINE[UPDATE],
                "constraint": "false", "label": "update", "fontsize": "8"}
@@ -79,7 +81,8 @@ def _short(a: object) -> str:
 
 
 def legend_entries(data_kinds: set[str], roles: set[str], kernels: bool, folds: bool, outputs: bool,
-                   updates: bool, seeds: bool = False) -> list[tuple[str, dict]]:
+                   updates: bool, seeds: bool = False,
+                   collectives: bool = False) -> list[tuple[str, dict]]:
     """(label, node attributes) for each convention the picture uses."""
     names = {"input": "input", "param": "parameter", "const": "constant", "value": "value",
              "boundary": "from another part"}
@@ -90,6 +93,8 @@ def legend_entries(data_kinds: set[str], roles: set[str], kernels: bool, folds: 
         if r in roles:
             out.append((f"{ROLE_TITLE[r]} op", {"shape": "box", "style": "rounded,filled",
                                                 "fillcolor": ROLE_FILL[r], "color": ROLE_LINE[r]}))
+    if collectives:
+        out.append(("collective", {**COLLECTIVE, "color": ROLE_LINE["mixed"]}))
     if kernels:
         out.append(("fused kernel", {"shape": "box", "style": "rounded,filled", **KERNEL}))
     if folds:
@@ -118,11 +123,21 @@ def kernel_cluster(name: str, elements: object, ops: list[str]) -> dict:
             "labelloc": "t", **KERNEL, "tooltip": tip}
 
 
+def is_collective(op: str) -> bool:
+    """True for an op that exchanges data with the other processes of its group."""
+    return op in REGISTRY and REGISTRY[op].collective is not None
+
+
 def op_box(op: str, role: str, attrs: dict, loc: str | None) -> dict:
-    """An operator node: a rounded box filled with its role's colour; the source line in the tooltip."""
-    return {"label": "\n".join(op_label(op, attrs)), "shape": "box", "style": "rounded,filled",
-            "fillcolor": ROLE_FILL[role], "color": ROLE_LINE[role],
-            "tooltip": f"{op} ({role})\n{loc or 'no source location recorded'}"}
+    """An operator node: a rounded box filled with its role's colour (a collective: a hexagon of its own
+    colour, outlined in its role's); the source line in the tooltip."""
+    a = {"label": "\n".join(op_label(op, attrs)), "shape": "box", "style": "rounded,filled",
+         "fillcolor": ROLE_FILL[role], "color": ROLE_LINE[role],
+         "tooltip": f"{op} ({role})\n{loc or 'no source location recorded'}"}
+    if is_collective(op):
+        a.update(COLLECTIVE, tooltip=f"{op} ({role}): exchanges data with the other processes\n"
+                                     f"{loc or 'no source location recorded'}")
+    return a
 
 
 def kernel_box(name: str, ops: list[str], roles: frozenset, loc: str | None) -> dict:

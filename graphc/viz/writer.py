@@ -71,8 +71,9 @@ class Writer:
     def legend(self, folded: bool) -> list[tuple[str, dict]]:
         """Legend entries for what was drawn."""
         roles = {r for it in self.s.items for r in it.roles}
+        collectives = any(it.fold is None and it.kernel is None and style.is_collective(it.op) for it in self.s.items)
         return style.legend_entries(self.kinds, roles, bool(self.drawn_groups), folded, self.has_outputs,
-                                    self.has_updates, self.has_seeds)
+                                    self.has_updates, self.has_seeds, collectives)
 
     def _results_below_kernels(self) -> None:
         """An opened kernel's results are drawn below its whole cluster (invisible edges from its ops), so

@@ -37,6 +37,9 @@ def expression(n: OpNode, args: list[str], env: dict, out: str | None) -> str | 
     if name == "vdot" and out is None:
         env["np_dot"] = np.dot
         return f"np_dot({args[0]}, {args[1]})"
+    if name == "concat":
+        env["np_concatenate"] = np.concatenate
+        return f"np_concatenate(({', '.join(args)},), axis={a['axis']}{o})"
     if name == "matmul":
         env["np_matmul"] = np.matmul
         l, r = args

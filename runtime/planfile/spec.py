@@ -81,6 +81,7 @@ def describe(pf: PlanFile) -> dict:
     def io(s: IOSpec) -> dict:
         return {"name": s.name, "shape": encode_dims(s.shape), "dtype": str(s.dtype), "kind": s.kind, "of": s.of}
     ops = Counter(n.op.name for n in pf.graph.nodes)
+    groups = sorted({n.attrs["size"] for n in pf.graph.nodes if n.op.collective})
     return {"format_version": pf.format_version, "opset": pf.opset, "opset_matches": pf.opset_matches,
             "device": pf.device, "opt_level": pf.opt_level, "test_vector": pf.test_vector is not None,
             "inputs": [io(s) for s in pf.inputs], "outputs": [io(s) for s in pf.outputs],
@@ -88,7 +89,7 @@ def describe(pf: PlanFile) -> dict:
             "nodes": len(pf.graph.nodes), "ops": dict(ops.most_common()),
             "free_sizes": pf.graph.symbols(), "guards": [str(g) for g in pf.graph.facts.guards],
             "roles": dict(Counter(n.role for n in pf.graph.nodes).most_common()),
-            "sizes": pf.sizes, "metadata": pf.metadata}
+            "group_size": groups[0] if groups else None, "sizes": pf.sizes, "metadata": pf.metadata}
 
 
 def one_line(e: BaseException) -> str:

@@ -20,6 +20,12 @@ def has_random_ops(g: Graph) -> bool:
     return any(REGISTRY[n].random for n in ops_used(g))
 
 
+def has_collectives(g: Graph) -> bool:
+    """True when the graph exchanges data with other processes (its results depend on theirs, and running it
+    alone, as a test vector would, waits for processes that are not there)."""
+    return any(REGISTRY[n].collective is not None for n in ops_used(g))
+
+
 def run_plan(plan: Plan, inputs: Sequence, states: Sequence) -> list[np.ndarray]:
     """Run a plan on host arrays (moved to its device) and return host arrays; the arrays are not changed.
 
@@ -50,7 +56,8 @@ def make_test_vector(graph: Graph, inputs: Sequence[np.ndarray], state_arrays: S
 def check_test_vector(pf: PlanFile) -> None:
     """Run the plan on its embedded test vector; refuse it unless the results match."""
     if pf.test_vector is None:
-        refuse("the plan carries no test vector to verify")
+        why = " (its results depend on the other processes of its group)" if has_collectives(pf.graph) else ""
+        refuse(f"the plan carries no test vector to verify{why}")
     ins, want = pf.test_vector
     try:
         got = run_plan(pf.plan, ins, pf.state_arrays)

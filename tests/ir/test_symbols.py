@@ -142,6 +142,13 @@ CASES = {
     "vdot": ([((N,), F32), ((N,), F32)], {}, [()]),
     "one_hot": ([((N,), I32)], {"num_classes": 10}, [(N, 10)]),
     "uniform": ([], {"shape": (N, 3)}, [(N, 3)]),
+    "all_reduce_sum": ([((N, 3), F32)], {"size": 2}, [(N, 3)]),
+    "all_reduce_max": ([((N, 3), F32)], {"size": 2}, [(N, 3)]),
+    "all_reduce_min": ([((N, 3), F32)], {"size": 2}, [(N, 3)]),
+    "broadcast": ([((N, 3), F32)], {"root": 0, "size": 2}, [(N, 3)]),
+    "reduce_sum": ([((N, 3), F32)], {"root": 1, "size": 2}, [(N, 3)]),
+    "all_gather": ([((N, 3), F32)], {"axis": 0, "size": 2}, [(2 * N, 3)]),
+    "reduce_scatter_sum": ([((2 * N, 3), F32)], {"axis": 0, "size": 2}, [(N, 3)]),
     "fused": None,   # its subgraph's outputs: covered by the runtime tests of fused groups with symbols
 }
 

@@ -180,6 +180,14 @@ CASES += [
     Case("roll", [U((3, 4))], {"shift": (1, -2), "axis": (0, 1)}),
     Case("pad", [U((2, 3))], {"pad_width": ((1, 0), (0, 2)), "value": 0.5}),
 ]
+# ---- collectives, in a group of this process alone (tests/distributed checks them across 2 and 3 processes) ---
+CASES += [Case(f"all_reduce_{r}", [U((2, 3))], {"size": 1}) for r in ("sum", "max", "min")]
+CASES += [
+    Case("broadcast", [U((2, 3))], {"root": 0, "size": 1}),
+    Case("reduce_sum", [U((2, 3))], {"root": 0, "size": 1}),
+    Case("all_gather", [U((2, 3))], {"axis": 1, "size": 1}),
+    Case("reduce_scatter_sum", [U((2, 3))], {"axis": 0, "size": 1}),
+]
 
 DIFFERENTIABLE = sorted(name for name, op in REGISTRY.items() if op.vjp is not None)
 
