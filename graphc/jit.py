@@ -2,19 +2,25 @@
 and replayed on later calls with the same input signature.
 
 Python control flow runs at trace time: branches and loop counts are fixed by the first call with a given
-signature, and values read with item()/numpy() inside a symbolic trace are an error.
+signature, and values read with item()/numpy() inside a symbolic trace are an error. A tensor argument used as
+a shape, size or bound is read while tracing; its value is checked before each replay (another value
+retraces). trace(checked=True) runs the function on every call and checks it against the trace, as MegEngine
+does (graphc/trace_check.py).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from . import viz
+from .config import config
 from .device import get_device
 from .eager import run_eager
 from .ir import GRADIENT, Graph, Value
@@ -23,10 +29,12 @@ from .ir.interpret import evaluate
 from .ir.location import user_location
 from .passes.autodiff import grad as derive
 from .runtime.compile import compile_graph
+from .runtime.arrays import to_host
 from .runtime.plan import Signature
 from .saved_plan import dump_trace
 from .state import State
 from .tensors import Parameter, Tensor, _serial
+from .trace_check import Checker, Recorded
 
 log = logging.getLogger("graphc.jit")
 RETRACE_WARNING = 8
@@ -47,6 +55,9 @@ class Trace:
         self.arrays: dict[Value, object] = {}         # eager values (symbolic=False only)
         self.grads: dict[int, Tensor] = {}            # params given gradients by backward
         self.guards: dict[object, Callable[[], str | None]] = {}  # run before each replay; a reason retraces
+        self.value_guards: list[tuple[Value, np.ndarray]] = []   # inputs whose values the trace baked in
+        self.args: list[Value] = []                   # the argument inputs, in leaf order
+        self.check: Checker | None = None             # checked mode: compares each op with the recorded trace
         self.start = next(_serial)
 
     def position(self) -> int:
@@ -68,7 +79,7 @@ class Trace:
         if t._data is None:
             raise TraceError(f"a tensor of another trace was used here (at {user_location()})")
         if t._serial > self.start or self.capture_as_const:
-            return self._bind(t, self.graph.add_const(t.numpy()))
+            return self._bind(t, self.graph.add_const(t.numpy(), name=t._label()))
         return self.capture(t)
 
     def capture(self, t: Tensor, name: str | None = None) -> Value:
@@ -76,7 +87,8 @@ class Trace:
         v = self.values.get(id(t))
         if v is not None:
             return v
-        v = self.graph.add_input(t.shape, t.dtype, name=name or self.names.get(id(t), f"state{len(self.states)}"))
+        v = self.graph.add_input(t.shape, t.dtype, name=name or t._label() or self.names.get(id(t))
+                                 or f"state{len(self.states)}")
         self.states.append((t, v))
         return self._bind(t, v)
 
@@ -92,7 +104,27 @@ class Trace:
         tensors = [Tensor._wrap(d, dev, v) for d, v in zip(datas, outs)]
         for t, v in zip(tensors, outs):
             self._bind(t, v)
+        if self.check is not None:
+            self.check.nodes(self.graph, self.args, self._state_ids())
         return tensors
+
+    def _state_ids(self) -> list[tuple[int, Value]]:
+        return [(id(t), v) for t, v in self.states]
+
+    def read_value(self, t: Tensor) -> np.ndarray:
+        """The value of a tensor that a shape, size or bound is read from. An input's value is baked into the
+        graph, so it is checked before each replay; a symbolic trace's computed tensors have none."""
+        if t._data is None:
+            raise TraceError("a tensor computed inside a symbolic trace has no value to read a shape, size or "
+                             "bound from; pass a Python number, or trace with symbolic=False "
+                             f"(at {user_location()})")
+        value = t.numpy()
+        v = self.values.get(id(t))
+        if v is None and t._serial <= self.start and not self.capture_as_const:
+            v = self.capture(t)
+        if v is not None and v.kind == "input":
+            self.value_guards.append((v, value.copy()))
+        return value
 
     def assign(self, t: Tensor, new: Tensor) -> None:
         """`t` now holds `new`'s value; for a captured tensor this becomes a state update."""
@@ -124,7 +156,15 @@ class Trace:
                 self._bind(t, g)
                 self.grads[id(p)] = p
                 out.append((p, t))
+        if self.check is not None:
+            self.check.nodes(self.graph, self.args, self._state_ids())
         return out
+
+    def finish(self, out_leaves: list[Tensor]) -> None:
+        """Checked mode: compare the end of the trace (outputs, state updates) with the recorded one."""
+        updates = [(v, self.values[id(t)]) for t, v in self.states if self.values[id(t)] is not v]
+        self.check.finish(self.graph, self.args, self._state_ids(), [self.value_of(t) for t in out_leaves],
+                          updates)
 
 
 class _Compiled:
@@ -147,6 +187,10 @@ class _Compiled:
         self.structure = structure
         self.single = structure == ("T",)
         self.guards = tuple(tr.guards.values())
+        position = {v: i for i, v in enumerate(g.inputs)}
+        self.value_guards = [(position[v], value) for v, value in tr.value_guards if v in position]
+        self.checks = bool(self.guards or self.value_guards)
+        self.recorded = Recorded(g, n_args, self.n_out, [id(t) for t in self.states])
         self.devices = devices
         dev = devices[0] if devices else get_device(None)
         # On the GPU the whole step replays as one CUDA graph (unless config.cuda_graph is off).
@@ -154,12 +198,17 @@ class _Compiled:
         self.plan = compile_graph(g, opt_level, dev.kind, sig, replay=True)
         self.device = dev
 
-    def stale(self) -> str | None:
-        """Why this trace no longer matches the Python state it baked in (None: replay it)."""
+    def stale(self, leaves: list[Tensor]) -> str | None:
+        """Why this trace no longer matches the Python state or the argument values it baked in (None: replay
+        it)."""
         for guard in self.guards:
             why = guard()
             if why:
                 return why
+        for i, value in self.value_guards:
+            t = leaves[i] if i < len(leaves) else self.states[i - len(leaves)]
+            if not np.array_equal(np.asarray(to_host(t._data)), value):
+                return f"the value of input {i}, read as a shape, size or bound while tracing, changed"
         return None
 
     def run(self, leaves) -> object:
@@ -175,6 +224,25 @@ class _Compiled:
         if self.single:
             return wrap(r.outputs[0], dev)
         return _unflatten(self.structure, [wrap(a, dev) for a in r.outputs])
+
+
+def _eager_results(grad_params: list[Tensor], out_spec, out_leaves: list[Tensor]):
+    """A symbolic=False trace's own results (its eager run computed them), detached from the trace."""
+    for p in grad_params:
+        p.grad = Tensor._wrap(p.grad._data, p.grad._device)
+    return _unflatten(out_spec, [Tensor._wrap(t._data, t._device) for t in out_leaves])
+
+
+@contextlib.contextmanager
+def exclude_from_trace() -> Iterator[None]:
+    """Code inside runs eagerly and is not recorded (MegEngine's exclude_from_trace). A replayed trace does
+    not run it again (its results, where the traced code uses them, are constants of the trace); the tensors
+    it reads must have values, so a symbolic trace's computed tensors cannot enter it."""
+    tr, State.tracing = State.tracing, None
+    try:
+        yield
+    finally:
+        State.tracing = tr
 
 
 def _flatten(obj, leaves: list) -> object:
@@ -216,11 +284,18 @@ class trace:
     """Compile `fn` (MegEngine's jit.trace): traced on the first call per signature, replayed afterwards."""
 
     def __init__(self, function: Callable | None = None, *, symbolic: bool = True,
-                 capture_as_const: bool = False, opt_level: int = 3) -> None:
+                 capture_as_const: bool = False, opt_level: int = 3, symbolic_shape: bool = False,
+                 checked: bool | None = None, profiling: bool = False) -> None:
         self.__wrapped__ = function
         self.symbolic = symbolic
         self.capture_as_const = capture_as_const
         self.opt_level = opt_level
+        # MegEngine's keyword; graphc compiles a plan per input shape, retracing when one changes.
+        self.symbolic_shape = symbolic_shape
+        # Checked mode (MegEngine's behaviour): run the function on every call and compare it with the trace.
+        self.checked = config.trace_checked if checked is None else checked
+        self.profiling = profiling
+        self._profile = {"traces": 0, "calls": 0, "seconds": 0.0}
         self._cache: dict[tuple, _Compiled] = {}
         self._last: _Compiled | None = None
         self._last_sig: tuple | None = None   # (structure, tensor types) of the last traced call
@@ -231,14 +306,25 @@ class trace:
     def __call__(self, *args, **kwargs):
         if self.__wrapped__ is None:  # used as @trace(symbolic=...)
             self.__init__(args[0], symbolic=self.symbolic, capture_as_const=self.capture_as_const,
-                          opt_level=self.opt_level)
+                          opt_level=self.opt_level, symbolic_shape=self.symbolic_shape, checked=self.checked,
+                          profiling=self.profiling)
             return self
         if State.tracing is not None:  # a traced function called inside another trace is inlined
             return self.__wrapped__(*args, **kwargs)
-        if not kwargs and all(type(a) in _TENSOR_TYPES for a in args):  # the common case, kept cheap
+        if self.profiling:
+            t0 = time.perf_counter()
+            try:
+                return self._call(args, kwargs)
+            finally:
+                self._profile["calls"] += 1
+                self._profile["seconds"] += time.perf_counter() - t0
+        return self._call(args, kwargs)
+
+    def _call(self, args: tuple, kwargs: dict):
+        if not kwargs and not self.checked and all(type(a) in _TENSOR_TYPES for a in args):  # the common case
             key = tuple((a._data.shape, a._data.dtype, a._device.name) for a in args)
             compiled = self._cache.get(key)
-            if compiled is not None and not (compiled.guards and self._stale(compiled)):
+            if compiled is not None and not (compiled.checks and self._stale(compiled, args)):
                 self._last = compiled
                 return compiled.run(args)
             leaves = list(args)
@@ -248,19 +334,21 @@ class trace:
             spec = _flatten((args, kwargs), leaves)
             key = (spec, tuple((t._data.shape, t._data.dtype, t._device.name) for t in leaves))
         compiled = self._cache.get(key)
-        if compiled is not None and compiled.guards and self._stale(compiled):
+        if compiled is not None and compiled.checks and self._stale(compiled, leaves):
             compiled = None
         if compiled is None:
             sig = (spec, [(t._data.shape, t._data.dtype, t._device.name) for t in leaves])
             self._log_retrace(sig)
             self._last_sig = sig
-            return self._trace(key, spec, leaves, args, kwargs)
+            return self._trace(key, spec, leaves)
         self._last = compiled
+        if self.checked:
+            return self._checked_call(compiled, spec, leaves)
         return compiled.run(leaves)
 
-    def _stale(self, compiled: _Compiled) -> bool:
+    def _stale(self, compiled: _Compiled, leaves: list[Tensor]) -> bool:
         """Run the trace's guards; a stale trace is dropped (and logged) so the call retraces."""
-        why = compiled.stale()
+        why = compiled.stale(leaves)
         if why:
             log.info("retracing %s: %s", getattr(self.__wrapped__, "__name__", "function"), why)
             self._cache = {k: c for k, c in self._cache.items() if c is not compiled}
@@ -277,32 +365,58 @@ class trace:
             warnings.warn(f"{name} was traced {RETRACE_WARNING} times; its input shapes, dtypes or "
                           "Python arguments keep changing", stacklevel=3)
 
-    def _trace(self, key, spec, leaves: list[Tensor], args, kwargs):
+    def _record(self, spec, leaves: list[Tensor], check: Checker | None = None) -> tuple[Trace, object, list]:
+        """Run the function on symbolic (or, symbolic=False, eager) stand-ins of the leaves, recording a Trace;
+        returns it, the result's structure and the result's tensors."""
         tr = Trace(self.symbolic, self.capture_as_const, _captured_names(self.__wrapped__))
+        tr.check = check
         names = _arg_names(self.__wrapped__, len(leaves))
         sym_leaves = []
         for t, name in zip(leaves, names):
-            v = tr.graph.add_input(t.shape, t.dtype, name=name)
+            v = tr.graph.add_input(t.shape, t.dtype, name=t._label() or name)
             s = Tensor._wrap(None if self.symbolic else t._data, t._device, v)
             tr._bind(s, v)
+            tr.args.append(v)
             sym_leaves.append(s)
         sym_args, sym_kwargs = _unflatten(spec, sym_leaves)
         State.tracing = tr
         try:
             result = self.__wrapped__(*sym_args, **sym_kwargs)
+            out_leaves: list[Tensor] = []
+            out_spec = _flatten(result, out_leaves)
+            if check is not None:
+                tr.finish(out_leaves)
         finally:
             State.tracing = None
-        out_leaves: list[Tensor] = []
-        out_spec = _flatten(result, out_leaves)
+        return tr, out_spec, out_leaves
+
+    def _trace(self, key, spec, leaves: list[Tensor]):
+        tr, out_spec, out_leaves = self._record(spec, leaves)
         compiled = _Compiled(tr, len(leaves), out_spec, out_leaves, [t.device for t in leaves], self.opt_level)
         self._cache[key] = compiled
         self._last = compiled
         self.traces += 1
+        self._profile["traces"] += 1
         if not self.symbolic:  # the eager run already applied the step
-            for p in compiled.grad_params:
-                p.grad = Tensor._wrap(p.grad._data, p.grad._device)
-            return _unflatten(out_spec, [Tensor._wrap(t._data, t._device) for t in out_leaves])
+            return _eager_results(compiled.grad_params, out_spec, out_leaves)
         return compiled.run(leaves)
+
+    def _checked_call(self, compiled: _Compiled, spec, leaves: list[Tensor]):
+        """Checked mode: run the function again, comparing each op with the trace; an eager run's results are
+        returned as they are, a symbolic one's by replaying the plan."""
+        tr, out_spec, out_leaves = self._record(spec, leaves, Checker(compiled.recorded))
+        if not self.symbolic:
+            return _eager_results([p for p in tr.grads.values() if p.grad is not None], out_spec, out_leaves)
+        return compiled.run(leaves)
+
+    def get_profile(self) -> dict:
+        """With profiling=True: how often the function was traced and called, and the time its calls took."""
+        if not self.profiling:
+            raise TraceError("get_profile() needs trace(..., profiling=True)")
+        p = dict(self._profile)
+        if self._last is not None:
+            p["plan"] = dict(self._last.plan.stats)
+        return {"profiler": p}
 
     def dump(self, file, **kwargs) -> None:
         """Write the most recent trace to a plan file (MegEngine's trace.dump; see saved_plan.dump_trace)."""

@@ -13,6 +13,7 @@ from .indexing import is_full, translate
 from .ir import REGISTRY
 from .ir.dtypes import as_dtype, default_dtype, float_of, int32, promote, scalar_dtype
 from .ir.errors import (
+    ArgumentError,
     AxisError,
     DeviceError,
     DTypeError,
@@ -229,8 +230,8 @@ class Tensor:
     def _reduce(self, name: str, axis, keepdims: bool) -> Tensor:
         try:
             axes = normalize_axes(axis, self.ndim)
-        except AxisError as e:
-            raise with_context(AxisError(f"{e} (shape {self.shape})"), name, user_location()) from None
+        except (AxisError, ArgumentError) as e:
+            raise with_context(type(e)(f"{e} (shape {self.shape})"), name, user_location()) from None
         return apply1(name, [self], axis=axes, keepdims=bool(keepdims))
 
     def sum(self, axis=None, keepdims: bool = False) -> Tensor:
@@ -401,13 +402,23 @@ def _value_or_none(t: object) -> np.ndarray | None:
     return np.asarray(t)
 
 
+def static_value(t: Tensor) -> np.ndarray:
+    """The value of a tensor used as a shape, size or bound (inside a trace: read, and checked at replays)."""
+    return State.tracing.read_value(t) if State.tracing is not None else t.numpy()
+
+
+def static_scalar(x) -> object:
+    """A Python number given as a number or a one-element Tensor."""
+    return static_value(x).reshape(-1)[0].item() if isinstance(x, Tensor) else x
+
+
 def _ints(shape) -> tuple[int, ...]:
-    """A shape or axis list given as an int, a sequence or a Tensor, as a tuple of ints."""
+    """A shape or axis list given as an int, a sequence (of ints or one-element Tensors) or a Tensor."""
     if isinstance(shape, Tensor):
-        shape = shape.tolist()
+        shape = static_value(shape).reshape(-1).tolist()
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
-    return tuple(int(s) for s in shape)
+    return tuple(int(static_scalar(s)) for s in shape)
 
 
 def _reshape_target(shape: tuple[int, ...], size: int, target) -> tuple[int, ...]:
@@ -434,9 +445,13 @@ def apply(opname: str, inputs: Sequence[Tensor], attrs: dict | None = None, devi
         return State.tracing.apply(op, inputs, attrs, device)
     dev = inputs[0]._device if inputs else get_device(device)
     for t in inputs:
-        if t._device is not dev and t._device != dev:
-            raise DeviceError(f"{opname}: operands are on different devices {dev} and {t._device} "
-                              f"(at {user_location()})")
+        if t._device is not dev or t._data is None:
+            if t._data is None:   # a symbolic trace's tensor used outside its trace (exclude_from_trace)
+                raise TraceError(f"{opname}: a tensor of a symbolic trace has no value outside the trace "
+                                 f"(at {user_location()})")
+            if t._device != dev:
+                raise DeviceError(f"{opname}: operands are on different devices {dev} and {t._device} "
+                                  f"(at {user_location()})")
     outs = run_eager(op, [t._data for t in inputs], attrs, dev.xp)
     tensors = [Tensor._wrap(a, dev) for a in outs]
     for tape in State.tapes:
