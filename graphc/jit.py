@@ -57,6 +57,12 @@ class Trace:
         self.guards: dict[object, Callable[[], str | None]] = {}  # run before each replay; a reason retraces
         self.value_guards: list[tuple[Value, np.ndarray]] = []   # inputs whose values the trace baked in
         self.args: list[Value] = []                   # the argument inputs, in leaf order
+        # The caller's tensor behind each argument's stand-in and back: both stand for the argument (a closure
+        # or gm.attach may use the caller's object), and an argument's value may be read (then checked).
+        self.twin: dict[int, Tensor] = {}
+        self.arg_index: dict[int, int] = {}           # id(stand-in) -> argument position
+        self.arg_data: dict[int, object] = {}         # id(stand-in) -> the argument's array (symbolic traces)
+        self.stand_ins: list[Tensor] = []
         self.check: Checker | None = None             # checked mode: compares each op with the recorded trace
         self.start = next(_serial)
 
@@ -111,15 +117,37 @@ class Trace:
     def _state_ids(self) -> list[tuple[int, Value]]:
         return [(id(t), v) for t, v in self.states]
 
+    def add_argument(self, t: Tensor, name: str) -> Tensor:
+        """An input for the caller's tensor `t` and the stand-in the function receives for it."""
+        v = self.graph.add_input(t.shape, t.dtype, name=t._label() or name)
+        s = Tensor._wrap(None if self.symbolic else t._data, t._device, v)
+        self._bind(s, v)
+        self._bind(t, v)
+        self.twin[id(s)], self.twin[id(t)] = t, s
+        self.arg_index[id(s)] = len(self.args)
+        self.args.append(v)
+        self.stand_ins.append(s)
+        if self.symbolic:
+            self.arg_data[id(s)] = t._data
+        return s
+
+    def argument_value(self, t: Tensor):
+        """The array of an argument read inside a symbolic trace (the trace checks it before each replay);
+        None for a tensor the trace computes."""
+        data = self.arg_data.get(id(t))
+        if data is not None:
+            self.value_guards.append((self.values[id(t)], np.array(to_host(data))))
+        return data
+
     def read_value(self, t: Tensor) -> np.ndarray:
-        """The value of a tensor that a shape, size or bound is read from. An input's value is baked into the
-        graph, so it is checked before each replay; a symbolic trace's computed tensors have none."""
-        if t._data is None:
-            raise TraceError("a tensor computed inside a symbolic trace has no value to read a shape, size or "
-                             "bound from; pass a Python number, or trace with symbolic=False "
-                             f"(at {user_location()})")
-        value = t.numpy()
+        """The value of a tensor that a shape, size, bound or mask is read from. It is baked into the graph,
+        so an input's value is checked before each replay; a tensor the trace computes has none to read."""
         v = self.values.get(id(t))
+        if v is not None and v.kind == "op":
+            raise TraceError("a shape, size, bound or mask read from a value the traced function computes "
+                             "would be fixed at its first value; compute it from Python numbers or pass it as "
+                             f"an argument (at {user_location()})")
+        value = t.numpy()
         if v is None and t._serial <= self.start and not self.capture_as_const:
             v = self.capture(t)
         if v is not None and v.kind == "input":
@@ -134,8 +162,13 @@ class Trace:
             raise TraceError(f"assigning a {v.dtype}{list(v.shape)} value to a traced state of "
                              f"{t.dtype}{list(t.shape)} changes its type (at {user_location()})")
         self.values[id(t)] = v
+        twin = self.twin.get(id(t))
+        if twin is not None:     # an argument: its stand-in and the caller's tensor both take the value
+            self.values[id(twin)] = v
         if not self.symbolic:
             t._data = new._data
+            if twin is not None:
+                twin._data = new._data
 
     def backward(self, gm, ys: list[Tensor], dys: list[Tensor], start: int | None) -> list[tuple[Tensor, Tensor]]:
         """Insert gradient nodes for a GradManager.backward inside the trace."""
@@ -152,6 +185,7 @@ class Trace:
         out = []
         for p, g in zip(params, grads):
             if g is not None:
+                p = self.twin.get(id(p), p) if id(p) not in self.arg_index else p   # .grad on the stand-in
                 t = Tensor._wrap(self.arrays.get(g), p._device, g)
                 self._bind(t, g)
                 self.grads[id(p)] = p
@@ -174,9 +208,14 @@ class _Compiled:
                  opt_level: int) -> None:
         g = tr.graph
         g.outputs = [tr.value_of(t) for t in out_leaves]
-        self.grad_params = [p for p in tr.grads.values() if p.grad is not None and p.grad._sym is not None]
-        g.outputs += [tr.value_of(p.grad) for p in self.grad_params]
         self.n_out = len(out_leaves)
+        # Arguments the function assigned (x[...] = v, x += 1): the caller's tensors take the new values.
+        self.arg_updates = [k for k, s in enumerate(tr.stand_ins) if tr.values[id(s)] is not tr.args[k]]
+        g.outputs += [tr.values[id(tr.stand_ins[k])] for k in self.arg_updates]
+        self.grad_params = [p for p in tr.grads.values() if p.grad is not None and p.grad._sym is not None]
+        # Where each gradient goes: an argument's to the tensor passed at that position in the call.
+        self.grad_args = [tr.arg_index.get(id(p)) for p in self.grad_params]
+        g.outputs += [tr.value_of(p.grad) for p in self.grad_params]
         self.states = [t for t, _ in tr.states]
         for t, v in tr.states:
             cur = tr.values[id(t)]
@@ -217,19 +256,24 @@ class _Compiled:
         dev = self.device
         wrap = Tensor._wrap
         if self.grad_params:
-            for p, a in zip(self.grad_params, r.grads):
-                p.grad = wrap(a, dev)
+            for p, k, a in zip(self.grad_params, self.grad_args, r.grads):
+                (p if k is None else leaves[k]).grad = wrap(a, dev)
         for t, a in zip(self.states, r.states):
             t._data = a
+        for k, a in zip(self.arg_updates, r.outputs[self.n_out:]):
+            leaves[k]._data = a
         if self.single:
             return wrap(r.outputs[0], dev)
-        return _unflatten(self.structure, [wrap(a, dev) for a in r.outputs])
+        return _unflatten(self.structure, [wrap(a, dev) for a in r.outputs[:self.n_out]])
 
 
-def _eager_results(grad_params: list[Tensor], out_spec, out_leaves: list[Tensor]):
-    """A symbolic=False trace's own results (its eager run computed them), detached from the trace."""
-    for p in grad_params:
-        p.grad = Tensor._wrap(p.grad._data, p.grad._device)
+def _eager_results(tr: Trace, out_spec, out_leaves: list[Tensor]):
+    """A symbolic=False trace's own results (its eager run computed them), detached from the trace; an
+    argument's gradient goes to the caller's tensor."""
+    for p in tr.grads.values():
+        if p.grad is not None:
+            target = tr.twin[id(p)] if id(p) in tr.arg_index else p
+            target.grad = Tensor._wrap(p.grad._data, p.grad._device)
     return _unflatten(out_spec, [Tensor._wrap(t._data, t._device) for t in out_leaves])
 
 
@@ -366,18 +410,13 @@ class trace:
                           "Python arguments keep changing", stacklevel=3)
 
     def _record(self, spec, leaves: list[Tensor], check: Checker | None = None) -> tuple[Trace, object, list]:
-        """Run the function on symbolic (or, symbolic=False, eager) stand-ins of the leaves, recording a Trace;
-        returns it, the result's structure and the result's tensors."""
-        tr = Trace(self.symbolic, self.capture_as_const, _captured_names(self.__wrapped__))
+        """Run the function on symbolic (or, symbolic=False or checking, eager) stand-ins of the leaves,
+        recording a Trace; returns it, the result's structure and the result's tensors."""
+        symbolic = self.symbolic and check is None
+        tr = Trace(symbolic, self.capture_as_const, _captured_names(self.__wrapped__))
         tr.check = check
         names = _arg_names(self.__wrapped__, len(leaves))
-        sym_leaves = []
-        for t, name in zip(leaves, names):
-            v = tr.graph.add_input(t.shape, t.dtype, name=t._label() or name)
-            s = Tensor._wrap(None if self.symbolic else t._data, t._device, v)
-            tr._bind(s, v)
-            tr.args.append(v)
-            sym_leaves.append(s)
+        sym_leaves = [tr.add_argument(t, name) for t, name in zip(leaves, names)]
         sym_args, sym_kwargs = _unflatten(spec, sym_leaves)
         State.tracing = tr
         try:
@@ -398,16 +437,14 @@ class trace:
         self.traces += 1
         self._profile["traces"] += 1
         if not self.symbolic:  # the eager run already applied the step
-            return _eager_results(compiled.grad_params, out_spec, out_leaves)
+            return _eager_results(tr, out_spec, out_leaves)
         return compiled.run(leaves)
 
     def _checked_call(self, compiled: _Compiled, spec, leaves: list[Tensor]):
-        """Checked mode: run the function again, comparing each op with the trace; an eager run's results are
-        returned as they are, a symbolic one's by replaying the plan."""
+        """Checked mode: run the function again, eagerly (values can be read, side effects happen, as with
+        MegEngine), comparing each op with the recorded trace; its results are the eager run's."""
         tr, out_spec, out_leaves = self._record(spec, leaves, Checker(compiled.recorded))
-        if not self.symbolic:
-            return _eager_results([p for p in tr.grads.values() if p.grad is not None], out_spec, out_leaves)
-        return compiled.run(leaves)
+        return _eager_results(tr, out_spec, out_leaves)
 
     def get_profile(self) -> dict:
         """With profiling=True: how often the function was traced and called, and the time its calls took."""

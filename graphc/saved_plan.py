@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
@@ -204,13 +205,15 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
                output_names: Sequence[str] | None = None, optimize_for_inference: bool = True,
                with_test_vector: bool = True, test_inputs: Sequence | Mapping | None = None,
                user_info: object = None, enable_metadata: bool = True, append: bool = False,
-               strip_info_file: str | os.PathLike | None = None, **megengine_options) -> None:
+               strip_info_file: str | os.PathLike | None = None, input_data: Sequence | None = None,
+               **megengine_options) -> None:
     """Write the most recent trace of `traced` (a jit.trace) to a plan file, as MegEngine's trace.dump.
 
     optimize_for_inference=True keeps only what the returned outputs need (no gradients or state
     updates; parameters are kept as fixed state); False keeps the whole training step, which the loaded
     plan then performs on every call. The test vector uses `test_inputs` or seeded random inputs.
     user_info must be JSON data. strip_info_file receives the JSON description `graphc info --json` prints.
+    input_data is MegEngine's form of test inputs: one array, or "#rand(low, high[, shape...])", per input.
     """
     unknown = {k for k in megengine_options
                if k not in _MEGENGINE_NAMING_OPTIONS and not k.startswith("enable_")}
@@ -246,6 +249,8 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
         output_names = [f"output{i}" if i < c.n_out else f"grad{i - c.n_out}"
                         for i in range(len(g.outputs) - len(grad_of))]
     tv = None
+    if input_data is not None:
+        test_inputs = _megengine_input_data(g.inputs[:n_args], input_data)
     if with_test_vector and not planfile.has_random_ops(g):
         ins = _test_inputs(g.inputs[:n_args], args, test_inputs)
         tv = planfile.make_test_vector(g, ins, arrays, traced.opt_level)
@@ -261,6 +266,31 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     if strip_info_file is not None and isinstance(file, (str, os.PathLike)):
         with open(strip_info_file, "w") as f:
             json.dump(planfile.describe(planfile.read(file)), f, indent=2, sort_keys=True)
+
+
+_RAND = re.compile(r"#rand\(\s*([^,()]+)\s*,\s*([^,()]+)\s*((?:,\s*\d+\s*)*)\)")
+
+
+def _megengine_input_data(values: list, input_data: Sequence) -> list[np.ndarray]:
+    """Test inputs from MegEngine's dump(input_data=...): per input, an array or "#rand(low, high[, shape])"
+    (uniform values of the input's shape; a shape given must be the input's)."""
+    items = [input_data] if isinstance(input_data, str) else list(input_data)
+    if len(items) != len(values):
+        raise GraphcTypeError(f"input_data has {len(items)} entries for {len(values)} inputs")
+    rng = np.random.default_rng(0)
+    out = []
+    for v, item in zip(values, items, strict=True):
+        if not isinstance(item, str):
+            out.append(np.asarray(item))
+            continue
+        m = _RAND.fullmatch(item.strip())
+        if m is None:
+            raise GraphcTypeError(f"input_data entry {item!r}: graphc takes arrays or \"#rand(low, high[, shape])\"")
+        shape = tuple(int(d) for d in m.group(3).split(",") if d.strip()) or v.shape
+        if int(np.prod(shape)) != v.size:
+            raise ShapeError(f"input_data entry {item!r} has shape {shape}, the input has {v.shape}")
+        out.append(rng.uniform(float(m.group(1)), float(m.group(2)), v.shape).astype(v.dtype))
+    return out
 
 
 def _unique(names: list[str]) -> list[str]:

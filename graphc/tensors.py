@@ -71,6 +71,9 @@ class Tensor:
     # ---- properties -------------------------------------------------------------------------------
     def _value(self):
         if self._data is None:
+            data = State.tracing.argument_value(self) if State.tracing is not None else None
+            if data is not None:
+                return data
             raise TraceError(f"reading the value of a tensor inside a symbolic trace is not possible; "
                              f"return it from the traced function instead (at {user_location()})")
         return self._data
@@ -199,7 +202,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut off from gradient computation."""
-        if self._data is None:
+        if self._data is None or State.tracing is not None:   # traced: a barrier node, not a frozen constant
             return apply1("stop_gradient", [self])
         return Tensor._wrap(self._data, self._device)
 
@@ -268,7 +271,7 @@ class Tensor:
 
     def _index(self, key) -> tuple[tuple, list[Tensor]]:
         """The getitem spec of `key` and its index operands as int32 tensors on this tensor's device."""
-        spec, ops = translate(self.shape, key, _value_or_none, State.tracing is not None)
+        spec, ops = translate(self.shape, key, _value_or_none, State.tracing is not None, _static_or_array)
         arrays = [cast(k, int32) if isinstance(k, Tensor) else Tensor(k, device=self._device) for k in ops]
         return spec, arrays
 
@@ -410,6 +413,11 @@ def static_value(t: Tensor) -> np.ndarray:
 def static_scalar(x) -> object:
     """A Python number given as a number or a one-element Tensor."""
     return static_value(x).reshape(-1)[0].item() if isinstance(x, Tensor) else x
+
+
+def _static_or_array(t: object) -> np.ndarray:
+    """The value of an index mask or slice bound (a tensor's is read as a static value)."""
+    return static_value(t) if isinstance(t, Tensor) else np.asarray(t)
 
 
 def _ints(shape) -> tuple[int, ...]:

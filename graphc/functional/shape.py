@@ -44,7 +44,7 @@ def broadcast_to(inp, shape) -> Tensor:
     """Broadcast to a shape (NumPy rules); a None size keeps the input's size there (aligned from the end)."""
     x = as_tensor(inp)
     sizes = list(shape) if isinstance(shape, (list, tuple)) else None
-    if sizes is not None and None in sizes:
+    if sizes is not None and any(s is None for s in sizes):
         lead = len(sizes) - x.ndim
         if any(s is None and i < lead for i, s in enumerate(sizes)):
             _fail("broadcast_to", ShapeError(f"a None size in {tuple(sizes)} has no axis of shape {x.shape} "

@@ -59,20 +59,22 @@ register(OpDef("sort", "sort", _infer_sort, _sort, _sort_vjp, attrs={"axis": A.A
 # ---- topk -----------------------------------------------------------------------------------------------
 # The k smallest (or with descending the k largest) elements along the last axis and their indices;
 # kth_only gives only the k-th; no_sort allows them in any order (graphc returns them sorted anyway).
+# As MegEngine, a k beyond the axis gives the whole axis (kth_only needs the k-th to exist).
 
 def _infer_topk(types, attrs):
     (shape, d), = types
     k = attrs["k"]
-    if not shape or not 1 <= k <= shape[-1]:
-        raise ShapeError(f"k={k} does not fit a tensor of shape {shape} (needs 1 <= k <= the last axis)")
-    out = shape[:-1] if attrs["kth_only"] else shape[:-1] + (k,)
+    if not shape or k < 1 or (attrs["kth_only"] and k > shape[-1]):
+        raise ShapeError(f"k={k} does not fit a tensor of shape {shape} (needs 1 <= k"
+                         f"{' <= the last axis' if attrs['kth_only'] else ''})")
+    out = shape[:-1] if attrs["kth_only"] else shape[:-1] + (min(k, shape[-1]),)
     return [(out, d), (out, int32)]
 
 
 def _topk(xp, x, k, descending, kth_only, no_sort):
     axis = x.ndim - 1
     order = _order(xp, x, axis, descending)
-    idx = order[..., k - 1:k] if kth_only else order[..., :k]
+    idx = order[..., k - 1:k] if kth_only else order[..., :min(k, x.shape[-1])]
     vals = xp.take_along_axis(x, idx, axis)
     if kth_only:
         vals, idx = vals[..., 0], idx[..., 0]
