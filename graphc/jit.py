@@ -28,8 +28,8 @@ from .ir.errors import TraceError
 from .ir.interpret import evaluate
 from .ir.location import user_location
 from .passes.autodiff import grad as derive
-from .runtime.compile import compile_graph
 from .runtime.arrays import to_host
+from .runtime.compile import compile_graph
 from .runtime.plan import Signature
 from .saved_plan import dump_trace
 from .state import State

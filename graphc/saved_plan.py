@@ -209,9 +209,9 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
                **megengine_options) -> None:
     """Write the most recent trace of `traced` (a jit.trace) to a plan file, as MegEngine's trace.dump.
 
-    optimize_for_inference=True keeps only what the returned outputs need (no gradients or state
-    updates; parameters are kept as fixed state); False keeps the whole training step, which the loaded
-    plan then performs on every call. The test vector uses `test_inputs` or seeded random inputs.
+    optimize_for_inference=True keeps only what the returned outputs need (no gradients, no state updates
+    but the random generators' keys; parameters are kept as fixed state); False keeps the whole training
+    step, which the loaded plan then performs on every call. The test vector uses `test_inputs` or seeded random inputs.
     user_info must be JSON data. strip_info_file receives the JSON description `graphc info --json` prints.
     input_data is MegEngine's form of test inputs: one array, or "#rand(low, high[, shape...])", per input.
     """
@@ -232,7 +232,9 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     names = _unique([v.name or f"state{i}" for i, v in enumerate(states)])
     grad_of: list[str] = []
     if optimize_for_inference:
-        g.outputs, g.updates = g.outputs[:c.n_out], []
+        # Only the random generators' keys keep advancing, so the plan draws fresh numbers on every call.
+        keys = {n.inputs[0] for n in g.nodes if n.op.random}
+        g.outputs, g.updates = g.outputs[:c.n_out], [(s, v) for s, v in g.updates if s in keys]
         dce(g)
         used = {v for n in g.nodes for v in n.inputs} | set(g.outputs)
         keep = [i for i, v in enumerate(states) if v in used]

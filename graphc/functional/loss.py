@@ -106,7 +106,8 @@ def ctc_loss(pred, pred_lengths, label, label_lengths, blank: int = 0, reduction
     if pred.ndim == 3:
         T, _, C = pred.shape
         check_index("ctc_loss", lengths - 1, T, 0, negative=False)
-        check_index("ctc_loss", label, C, 0, negative=False)
+        if label.ndim == 1:   # padded rows (N, S) may hold anything past each sample's length
+            check_index("ctc_loss", label, C, 0, negative=False)
         check_index("ctc_loss", label_lengths, (label.shape[-1] if label.ndim == 2 else label.size) + 1, 0,
                     negative=False)
     if not 0 <= int(blank) < (pred.shape[-1] if pred.ndim else 1):

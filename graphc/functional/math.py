@@ -22,8 +22,8 @@ def _axis(op: str, x: Tensor, axis: int) -> int:
 
 
 def sort(inp, descending: bool = False, axis: int = -1) -> tuple[Tensor, Tensor]:
-    """The values sorted along axis (the last by default) and the int32 indices they came from; ties keep
-    their order."""
+    """The values sorted along axis (the last by default) and the int32 indices they came from. As MegEngine:
+    ascending keeps equal values in their order, descending is the ascending order reversed."""
     x = as_tensor(inp)
     vals, idx = apply("sort", [x], {"axis": _axis("sort", x, axis) if x.ndim else 0,
                                     "descending": bool(descending)})

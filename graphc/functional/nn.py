@@ -6,8 +6,21 @@ from ..ir.errors import ShapeError
 from ..ir.location import user_location
 from ..random.rng import default_rng
 from ..tensors import Tensor, apply1, as_tensor, cast
-from .elemwise import exp, maximum, minimum
-from .elemwise import gelu, hsigmoid, hswish, leaky_relu, logsigmoid, relu, relu6, sigmoid, silu, softplus  # noqa: F401
+from .elemwise import (  # noqa: F401
+    exp,
+    gelu,
+    hsigmoid,
+    hswish,
+    leaky_relu,
+    logsigmoid,
+    maximum,
+    minimum,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softplus,
+)
 from .indexing import check_index
 from .linalg import linear  # noqa: F401
 from .loss import binary_cross_entropy, cross_entropy, ctc_loss, hinge_loss, l1_loss, square_loss  # noqa: F401

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import builtins
 
-import numpy as np
-
 from ..ir.dtypes import float_of
 from ..ir.errors import ArgumentError, AxisError, GraphcTypeError, with_context
 from ..ir.location import user_location

@@ -82,10 +82,10 @@ register(OpDef("permutation", "random", _infer_permutation, _permutation, attrs=
 
 # ---- ctc_loss -------------------------------------------------------------------------------------------
 # Connectionist temporal classification as MegEngine computes it: pred (T, N, C) holds probabilities,
-# labels are concatenated (label_lengths says where each sample's ends), and the forward recursion runs in
-# log space with log(0) floored at log(tiny), so an impossible labelling gives a large finite loss, not inf.
-# Labels may also be padded rows (N, S) (attribute padded). Output: each sample's negative log-likelihood (N,). The gradient is the exact derivative of that
-# recursion (ctc_loss_grad, its reverse), so it needs no second order.
+# labels are concatenated (label_lengths says where each sample's ends) or padded rows (N, S) (attribute
+# padded), and the forward recursion runs in log space with log(0) floored at log(tiny), so an impossible
+# labelling gives a large finite loss, not inf. Output: each sample's negative log-likelihood (N,). The
+# gradient is the exact derivative of that recursion (ctc_loss_grad runs it in reverse); no second order.
 
 def _check_ctc(types, padded: bool):
     (ps, pd), (ls, ld), (ys, yd), (ks, kd) = types[:4]

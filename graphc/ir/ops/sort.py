@@ -1,4 +1,5 @@
-"""Ordering ops: sort (values and the permutation) and topk, both along one axis, stable on ties.
+"""Ordering ops: sort (values and the permutation) and topk, both along one axis. As MegEngine: ascending
+order keeps equal elements in their order, descending order is the ascending one reversed.
 
 The gradient of the values is scattered back to where each came from; the indices have none.
 """
@@ -15,14 +16,9 @@ from .common import zeros
 
 
 def _order(xp, x, axis: int, descending: bool):
-    """Indices sorting `x` along `axis`, ties in their original order (descending included)."""
-    if not descending:
-        return xp.argsort(x, axis=axis, kind="stable")
-    # Sorting the reversed array ascending and reversing the result puts equal elements in their original
-    # order; a position i of the reversed array is n - 1 - i of the original.
-    n = x.shape[axis]
-    rev = (slice(None),) * axis + (slice(None, None, -1),)
-    return (n - 1) - xp.argsort(x[rev], axis=axis, kind="stable")[rev]
+    """Indices sorting `x` along `axis` (a stable ascending sort, reversed for descending)."""
+    idx = xp.argsort(x, axis=axis, kind="stable")
+    return idx[(slice(None),) * axis + (slice(None, None, -1),)] if descending else idx
 
 
 def _scatter_back(x, idx, dv, axis: int):
