@@ -229,13 +229,18 @@ class _Compiled:
         position = {v: i for i, v in enumerate(g.inputs)}
         self.value_guards = [(position[v], value) for v, value in tr.value_guards if v in position]
         self.checks = bool(self.guards or self.value_guards)
-        self.recorded = Recorded(g, n_args, self.n_out, [id(t) for t in self.states])
+        self.n_args = n_args
         self.devices = devices
         dev = devices[0] if devices else get_device(None)
         # On the GPU the whole step replays as one CUDA graph (unless config.cuda_graph is off).
         sig = Signature.of(g, n_args, len(self.grad_params))
         self.plan = compile_graph(g, opt_level, dev.kind, sig, replay=True)
         self.device = dev
+
+    @functools.cached_property
+    def recorded(self) -> Recorded:
+        """The trace as checked mode compares new runs with it."""
+        return Recorded(self.graph, self.n_args, self.n_out, [id(t) for t in self.states])
 
     def stale(self, leaves: list[Tensor]) -> str | None:
         """Why this trace no longer matches the Python state or the argument values it baked in (None: replay
