@@ -345,6 +345,7 @@ class trace:
         self.checked = config.trace_checked if checked is None else checked
         self.profiling = profiling
         self._profile = {"traces": 0, "calls": 0, "seconds": 0.0}
+        self._plain = not (self.checked or profiling)   # calls may take the replay fast path
         self._cache: dict[tuple, _Compiled] = {}
         self._last: _Compiled | None = None
         self._last_sig: tuple | None = None   # (structure, tensor types) of the last traced call
@@ -360,22 +361,23 @@ class trace:
             return self
         if State.tracing is not None:  # a traced function called inside another trace is inlined
             return self.__wrapped__(*args, **kwargs)
-        if self.profiling:
-            t0 = time.perf_counter()
-            try:
-                return self._call(args, kwargs)
-            finally:
-                self._profile["calls"] += 1
-                self._profile["seconds"] += time.perf_counter() - t0
-        return self._call(args, kwargs)
-
-    def _call(self, args: tuple, kwargs: dict):
-        if not kwargs and not self.checked and all(type(a) in _TENSOR_TYPES for a in args):  # the common case
-            key = tuple((a._data.shape, a._data.dtype, a._device.name) for a in args)
-            compiled = self._cache.get(key)
+        if not kwargs and self._plain and all(type(a) in _TENSOR_TYPES for a in args):  # the common case, cheap
+            compiled = self._cache.get(tuple((a._data.shape, a._data.dtype, a._device.name) for a in args))
             if compiled is not None and not (compiled.checks and self._stale(compiled, args)):
                 self._last = compiled
                 return compiled.run(args)
+        if not self.profiling:
+            return self._call(args, kwargs)
+        t0 = time.perf_counter()
+        try:
+            return self._call(args, kwargs)
+        finally:
+            self._profile["calls"] += 1
+            self._profile["seconds"] += time.perf_counter() - t0
+
+    def _call(self, args: tuple, kwargs: dict):
+        if not kwargs and all(type(a) in _TENSOR_TYPES for a in args):
+            key = tuple((a._data.shape, a._data.dtype, a._device.name) for a in args)
             leaves = list(args)
             spec = ("tuple", (("tuple", (("T",),) * len(args)), ("dict", ())))
         else:

@@ -314,3 +314,25 @@ def test_tab_completion_shows_the_api_not_the_internals():
         names = dir(module)
         assert names == module.__all__
         assert not {"apply", "as_tensor", "user_location", "int32", "cast", "Tensor"} & set(names)
+
+
+def test_new_ops_are_saved_in_plan_files_and_verified(tmp_path):
+    import graphc
+
+    @trace
+    def f(x, probs):
+        vals, idx = F.topk(x, 2)
+        s, order = F.sort(x, descending=True)
+        loss = F.nn.ctc_loss(probs, Tensor([4, 3]), Tensor([1, 2, 2]), Tensor([2, 1]), reduction="none")
+        m = F.matinv(F.eye(2) + x[:, :2] * 0.1)
+        return (vals + F.cumsum(s, 1)[:, :2] + F.hswish(x[:, :2]) + F.logaddexp(x, x)[:, :2],
+                idx + order[:, :2], loss, m, F.copy(F.asinh(x)))
+    x, probs = Tensor(X), Tensor(PROBS)
+    want = [r.numpy() for r in f(x, probs)]
+    f.dump(tmp_path / "f.gcplan", test_inputs=[x, probs])
+    plan = graphc.load(tmp_path / "f.gcplan", verify=True)
+    got = plan(x, probs)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.numpy(), w, rtol=1e-6)
+    assert {"topk", "sort", "ctc_loss", "matinv", "cumsum", "hswish", "logaddexp", "copy", "asinh"} <= {
+        n.op.name for n in plan.graph.nodes}
