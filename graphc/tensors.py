@@ -31,7 +31,10 @@ _serial = itertools.count()
 
 
 class Tensor:
-    """A multidimensional array on a device; operations on it are recorded when a GradManager records."""
+    """A multidimensional array on a device; operations on it are recorded when a GradManager records.
+
+    Tensor(data, dtype, device, name): MegEngine's signature (is_const and no_cache are accepted and change
+    nothing here); a Tensor given as data keeps its dtype and device."""
 
     __slots__ = ("_data", "_sym", "_device", "_serial", "grad", "_name", "_qualname", "__weakref__")
     __array_priority__ = 1000  # NumPy defers `ndarray op Tensor` to the Tensor's reflected operator

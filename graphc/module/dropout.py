@@ -13,7 +13,7 @@ class Dropout(Module):
         self.drop_prob = drop_prob
 
     def forward(self, inputs):
-        return dropout(inputs, self.drop_prob, training=self.training) if self.training else inputs
+        return dropout(inputs, self.drop_prob, training=self.training)
 
     def _module_info_string(self) -> str:
         return f"drop_prob={self.drop_prob}"
