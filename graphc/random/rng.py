@@ -19,7 +19,7 @@ class RNG:
     """A random number generator with its own seed (MegEngine's megengine.random.RNG)."""
 
     def __init__(self, seed: int | None = None, device=None) -> None:
-        self._device: Device = get_device(device)
+        self._device: Device | None = None if device is None else get_device(device)   # None: the default
         self._seed = _seed_value(seed)
         self._keys: dict[str, Tensor] = {}
 
@@ -34,7 +34,7 @@ class RNG:
         return key
 
     def _draw(self, opname: str, attrs: dict, device: Device | None = None) -> Tensor:
-        key = self._key(device or self._device)
+        key = self._key(device or self._device or get_device(None))
         out = apply(opname, [key], attrs)[0]
         key._assign(apply1("add", [key, Tensor(_STEP, device=key.device)]))
         return out
