@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..tensors import Parameter
+from ..tensors import Parameter, Tensor
 from .module import Module
 
 
@@ -15,7 +15,7 @@ class Softmax(Module):
         super().__init__(**kwargs)
         self.axis = axis
 
-    def forward(self, inputs):
+    def forward(self, inputs: Tensor) -> Tensor:
         return F.nn.softmax(inputs, self.axis)
 
     def _module_info_string(self) -> str:
@@ -25,28 +25,28 @@ class Softmax(Module):
 class Sigmoid(Module):
     """1 / (1 + exp(-x))."""
 
-    def forward(self, inputs):
+    def forward(self, inputs: Tensor) -> Tensor:
         return F.sigmoid(inputs)
 
 
 class SiLU(Module):
     """x * sigmoid(x)."""
 
-    def forward(self, inputs):
+    def forward(self, inputs: Tensor) -> Tensor:
         return F.silu(inputs)
 
 
 class GELU(Module):
     """x * Phi(x), Phi the standard normal CDF."""
 
-    def forward(self, inputs):
+    def forward(self, inputs: Tensor) -> Tensor:
         return F.gelu(inputs)
 
 
 class ReLU(Module):
     """max(x, 0)."""
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
 
 
@@ -57,7 +57,7 @@ class LeakyReLU(Module):
         super().__init__(**kwargs)
         self.negative_slope = negative_slope
 
-    def forward(self, inputs):
+    def forward(self, inputs: Tensor) -> Tensor:
         return F.leaky_relu(inputs, self.negative_slope)
 
 
@@ -70,5 +70,5 @@ class PReLU(Module):
         shape = (1,) if num_parameters == 1 else (1, num_parameters, 1, 1)
         self.weight = Parameter(np.full(shape, init, np.float32))
 
-    def forward(self, inputs):
+    def forward(self, inputs: Tensor) -> Tensor:
         return F.nn.prelu(inputs, self.weight)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..functional.nn import dropout
+from ..tensors import Tensor
 from .module import Module
 
 
@@ -12,7 +13,7 @@ class Dropout(Module):
         super().__init__(**kwargs)
         self.drop_prob = drop_prob
 
-    def forward(self, inputs):
+    def forward(self, inputs: Tensor) -> Tensor:
         return dropout(inputs, self.drop_prob, training=self.training)
 
     def _module_info_string(self) -> str:

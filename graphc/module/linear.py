@@ -27,7 +27,7 @@ class Linear(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def forward(self, x) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, self.bias)
 
     def _module_info_string(self) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from ..tensors import Tensor
 from .module import Module
 
 
@@ -43,7 +44,7 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self.layer_values)
 
-    def forward(self, inp):
+    def forward(self, inp: Tensor) -> Tensor:
         for layer in self.layer_values:
             inp = layer(inp)
         return inp
