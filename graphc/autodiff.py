@@ -1,20 +1,23 @@
-"""GradManager: records eager computation on a tape (a Graph) and differentiates it symbolically."""
+"""GradManager: records eager computation on a tape (a Graph) and differentiates it symbolically; Function:
+MegEngine's custom gradients (graphc/custom_grad.py)."""
 from __future__ import annotations
 
 import itertools
 import weakref
 from collections.abc import Callable
 
+from .custom_grad import FUNCTION, Function, TensorInterpreter, backward_by_nodes
 from .functional.creation import ones_like
 from .ir import GRADIENT, Graph, Value
 from .ir.errors import ArgumentError, GradError, GraphcTypeError
-from .ir.interpret import Interpreter
 from .ir.location import user_location
 from .passes.autodiff import grad as derive
 from .passes.util import frozen
 from .runtime.compile import compile_graph
 from .state import State
-from .tensors import Tensor, apply
+from .tensors import Tensor
+
+__all__ = ["Function", "GradManager"]
 
 
 class Tape:
@@ -135,22 +138,8 @@ class BackwardProgram:
         """The same computation op by op through the front end, so an outer GradManager records it."""
         feeds = {v: (tape.tensors[s] if s >= 0 else dys[-1 - s])
                  for v, s in zip(self.graph.inputs, self.sources, strict=True)}
-        env = _TensorInterpreter(dys[0].device).run(self.graph, feeds)
+        env = TensorInterpreter(dys[0].device).run(self.graph, feeds)
         return [env[v] for v in self.graph.outputs]
-
-
-class _TensorInterpreter(Interpreter):
-    """Runs a graph on Tensors through `apply`, so that recording GradManagers see every op."""
-
-    def __init__(self, device) -> None:
-        super().__init__()
-        self.device = device
-
-    def constant(self, c: Value) -> Tensor:
-        return Tensor(c.data, dtype=c.dtype, device=self.device)
-
-    def run_node(self, n, args: list) -> list:
-        return apply(n.op.name, args, n.attrs)
 
 
 _programs: dict[tuple, BackwardProgram] = {}
@@ -297,6 +286,14 @@ class GradManager:
             return []
         ys_p = [y_pos[i] for i in keep]
         dys = [dys[i] for i in keep]
+        outer = [t for t in State.tapes if t.level < tape.level]
+        if any(e[0] is FUNCTION for e in tape.events):   # custom gradients: node by node, Python included
+            inner, State.tapes = State.tapes, outer
+            try:
+                acc = backward_by_nodes(tape, ys_p, dys)
+            finally:
+                State.tapes = inner
+            return [(tape.tensors[tape.wrt[p]], acc[tape.wrt[p]]) for p in params if tape.wrt[p] in acc]
         dev = dys[0].device
         key = (tuple(tape.sig), tuple(ys_p), tuple((d.shape, d.dtype.str) for d in dys),
                tuple(tape.wrt[p] for p in params), dev.kind)
@@ -305,7 +302,6 @@ class GradManager:
             prog = _programs[key] = BackwardProgram(tape, ys_p, [(d.shape, d.dtype) for d in dys], params,
                                                     dev.kind)
         ps = [tape.tensors[tape.wrt[params[i]]] for i in prog.params]
-        outer = [t for t in State.tapes if t.level < tape.level]
         if outer:  # managers recording since before this one differentiate through the gradient computation
             inner, State.tapes = State.tapes, outer
             try:
