@@ -7,6 +7,8 @@ so importing graphc, or any lower layer, loads nothing above what it needs.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -14,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Tensor": ("graphc.tensors", "Tensor"),
     "Parameter": ("graphc.tensors", "Parameter"),
+    "tensor": ("graphc.tensors", "Tensor"),          # as MegEngine: graphc.tensor is graphc.Tensor
     "load": ("graphc.saved_plan", "load"),
     "LoadedPlan": ("graphc.saved_plan", "LoadedPlan"),
     "get_default_device": ("graphc.device", "get_default_device"),
@@ -22,10 +25,11 @@ _EXPORTS = {
     "set_num_threads": ("graphc.runtime.cpu.threads", "set_threads"),
     **{name: ("graphc.ir.errors", name) for name in (
         "GraphcError", "ShapeError", "DTypeError", "AxisError", "GraphcIndexError", "DeviceError", "GraphcTypeError",
-        "GradError", "TraceError", "PlanFormatError", "CollectiveError", "CollectiveTimeout", "CollectiveMismatch",
-        "RemoteRankError")},
+        "ArgumentError", "GradError", "TraceError", "PlanFormatError", "CollectiveError", "CollectiveTimeout",
+        "CollectiveMismatch", "RemoteRankError")},
     **{name: (f"graphc.{name}", None) for name in (
-        "functional", "autodiff", "optimizer", "jit", "viz", "ir", "passes", "runtime", "config", "distributed")},
+        "functional", "autodiff", "optimizer", "jit", "viz", "ir", "passes", "runtime", "config", "module",
+        "random", "device", "distributed")},
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -39,6 +43,20 @@ def __getattr__(name: str) -> object:
     value = module if target[1] is None else getattr(module, target[1])
     globals()[name] = value
     return value
+
+
+class _TensorModule(types.ModuleType):
+    """`graphc.tensor` as a module, so `from graphc.tensor import Tensor, Parameter` works as with MegEngine's
+    megengine.tensor (graphc/tensors.py, loaded on first use); the package attribute is the Tensor class."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(importlib.import_module("graphc.tensors"), name)
+
+    def __dir__(self) -> list[str]:
+        return dir(importlib.import_module("graphc.tensors"))
+
+
+sys.modules.setdefault(f"{__name__}.tensor", _TensorModule(f"{__name__}.tensor"))
 
 
 def __dir__() -> list[str]:

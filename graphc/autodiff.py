@@ -1,19 +1,24 @@
-"""GradManager: records eager computation on a tape (a Graph) and differentiates it symbolically."""
+"""GradManager: records eager computation on a tape (a Graph) and differentiates it symbolically; Function:
+MegEngine's custom gradients (graphc/custom_grad.py)."""
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Callable
 
+from .custom_grad import FUNCTION, Function, TensorInterpreter, backward_by_nodes
 from .functional.creation import ones_like
 from .future import Future
 from .ir import GRADIENT, Graph, Value
-from .ir.errors import GradError, GraphcTypeError
-from .ir.interpret import Interpreter
+from .ir.errors import ArgumentError, GradError, GraphcTypeError
 from .ir.location import user_location
 from .passes.autodiff import grad as derive
 from .passes.util import frozen
 from .runtime.compile import compile_graph
 from .state import State
-from .tensors import Tensor, apply
+from .tensors import Tensor
+
+__all__ = ["Function", "GradManager"]
 
 
 class Tape:
@@ -23,14 +28,18 @@ class Tape:
     the Graph is built when a backward program is compiled for a tape structure not seen before, so a
     training loop that repeats its step pays for bookkeeping, not graph construction."""
 
-    def __init__(self, attached: dict[int, Tensor]) -> None:
+    def __init__(self, attached: dict[int, weakref.ref], level: int) -> None:
         self.attached = attached
+        # Recording order: a manager's backward is recorded by the managers that started recording before it
+        # (lower levels), never by later ones; managers entered as a group (gm | gm2) share a level.
+        self.level = level
         self.vals: dict[int, int] = {}        # id(tensor) -> position of its current value
         self.tensors: list[Tensor] = []       # position -> tensor (keeps ids alive)
         self.arrays: list = []                # position -> array at record time
         self.events: list[tuple] = []         # (op, attrs, operand positions, result positions); op None: an input
         self.wrt: dict[int, int] = {}         # id(param) -> position of the value it entered the tape as
         self.sig: list = []                   # the tape's structure, the backward cache's key
+        self.names: list = []                 # the user's names of the input tensors (for pictures)
 
     def _add(self, t: Tensor) -> int:
         pos = self.vals[id(t)] = len(self.tensors)
@@ -49,6 +58,7 @@ class Tape:
             if is_param:
                 self.wrt[id(t)] = pos
             self.sig.append((t._data.shape, t._data.dtype.str, is_param))
+            self.names.append(t._label())
         return pos
 
     def record(self, op, attrs: dict, inputs, outputs) -> None:
@@ -76,10 +86,11 @@ class Tape:
         g = Graph()
         vals: list = [None] * len(self.arrays)
         arrays = self.arrays
+        names = iter(self.names)
         for op, attrs, ins, outs in self.events:
             if op is None:
                 a = arrays[outs[0]]
-                vals[outs[0]] = g.add_input(a.shape, a.dtype)
+                vals[outs[0]] = g.add_input(a.shape, a.dtype, next(names))
                 continue
             vs = g.append(op, attrs, [vals[i] for i in ins], [(arrays[o].shape, arrays[o].dtype) for o in outs])
             for o, v in zip(outs, vs, strict=True):
@@ -128,22 +139,8 @@ class BackwardProgram:
         """The same computation op by op through the front end, so an outer GradManager records it."""
         feeds = {v: (tape.tensors[s] if s >= 0 else dys[-1 - s])
                  for v, s in zip(self.graph.inputs, self.sources, strict=True)}
-        env = _TensorInterpreter(dys[0].device).run(self.graph, feeds)
+        env = TensorInterpreter(dys[0].device).run(self.graph, feeds)
         return [env[v] for v in self.graph.outputs]
-
-
-class _TensorInterpreter(Interpreter):
-    """Runs a graph on Tensors through `apply`, so that recording GradManagers see every op."""
-
-    def __init__(self, device) -> None:
-        super().__init__()
-        self.device = device
-
-    def constant(self, c: Value) -> Tensor:
-        return Tensor(c.data, dtype=c.dtype, device=self.device)
-
-    def run_node(self, n, args: list) -> list:
-        return apply(n.op.name, args, n.attrs)
 
 
 _programs: dict[tuple, BackwardProgram] = {}
@@ -155,11 +152,16 @@ def get_backwarding_grad_manager() -> GradManager | None:
     return _backwarding[-1] if _backwarding else None
 
 
+_levels = itertools.count()
+
+
 class GradManager:
-    """Records computation on attached tensors and computes their gradients (MegEngine's GradManager)."""
+    """Records computation on attached tensors and computes their gradients (MegEngine's GradManager).
+
+    Attached tensors are held weakly: a temporary attached inside a `with` block is freed after it."""
 
     def __init__(self) -> None:
-        self._attached: dict[int, Tensor] = {}
+        self._attached: dict[int, weakref.ref] = {}
         self._callbacks: dict[int, list[Callable]] = {}
         self._after_backward_callback: list[Callable[[], None]] = []
         self._tape: Tape | None = None
@@ -171,7 +173,10 @@ class GradManager:
         return f"<GradManager {n} tensor{'s' if n != 1 else ''} attached, {'' if self._recording else 'not '}recording>"
 
     def attach(self, params, callbacks=None) -> GradManager:
-        """Track these tensors' gradients (attaching twice is harmless); callbacks transform each grad."""
+        """Track these tensors' gradients (attaching twice is harmless); callbacks transform each grad.
+
+        Only floating-point tensors can be attached. Attached while recording, a tensor (an intermediate
+        result too) is differentiated from its value at that point on."""
         if isinstance(params, Tensor):
             params = [params]
         cbs = [] if callbacks is None else ([callbacks] if callable(callbacks) else list(callbacks))
@@ -179,20 +184,33 @@ class GradManager:
             if not isinstance(p, Tensor):
                 raise GraphcTypeError(f"GradManager.attach: expected Tensors, got {type(p).__name__} "
                                       f"(at {user_location()})")
-            self._attached[id(p)] = p
-            self._callbacks.setdefault(id(p), []).extend(cbs)
+            if p.dtype.kind != "f":
+                raise ArgumentError(f"GradManager.attach: only tensors of floating-point dtype can be attached, "
+                                    f"got {p.dtype}{list(p.shape)} (at {user_location()})")
+            key = id(p)
+            if key not in self._attached:
+                self._attached[key] = weakref.ref(p, self._forget(key))
+            self._callbacks.setdefault(key, []).extend(cbs)
         return self
 
+    def _forget(self, key: int) -> Callable:
+        """A weakref callback that drops a freed tensor's entry (without keeping the manager alive)."""
+        me = weakref.ref(self)
+
+        def forget(_ref) -> None:
+            gm = me()
+            if gm is not None:
+                gm._attached.pop(key, None)
+                gm._callbacks.pop(key, None)
+        return forget
+
     def attached_tensors(self) -> list[Tensor]:
-        """The attached tensors, in attach order."""
-        return list(self._attached.values())
+        """The attached tensors (still alive), in attach order."""
+        return [t for t in (r() for r in self._attached.values()) if t is not None]
 
     def detach(self, params=None) -> GradManager:
         """Stop tracking the given tensors (all when None)."""
-        if params is None:
-            ps = list(self._attached.values())
-        else:
-            ps = [params] if isinstance(params, Tensor) else params
+        ps = self.attached_tensors() if params is None else ([params] if isinstance(params, Tensor) else params)
         for p in ps:
             self._attached.pop(id(p), None)
             self._callbacks.pop(id(p), None)
@@ -202,7 +220,7 @@ class GradManager:
         """True when `t` is attached."""
         return id(t) in self._attached
 
-    def record(self) -> None:
+    def record(self, _level: int | None = None) -> None:
         """Start recording."""
         if self._recording:
             raise GradError(f"GradManager.record: already recording (at {user_location()})")
@@ -210,7 +228,7 @@ class GradManager:
         if State.tracing is not None:
             self._trace_start = State.tracing.position()
         else:
-            self._tape = Tape(self._attached)
+            self._tape = Tape(self._attached, next(_levels) if _level is None else _level)
             State.tapes.append(self._tape)
 
     def release(self) -> None:
@@ -228,14 +246,21 @@ class GradManager:
     def __exit__(self, *exc) -> None:
         self.release()
 
-    def backward(self, y=None, dy=None) -> GradManager:
-        """Accumulate d(y)/d(param) (times dy, default ones) into each attached tensor's .grad."""
+    def __or__(self, other):
+        """gm | gm2: a group entered together; no member records another member's backward."""
+        if isinstance(other, (GradManager, GradManagerGroup)):
+            return GradManagerGroup([self]) | other
+        return NotImplemented
+
+    __ror__ = __or__
+
+    def backward(self, y=None, dy=None) -> None:
+        """Accumulate d(y)/d(param) (times dy, default ones) into each attached tensor's .grad, and stop
+        recording (y None: only stop)."""
         if not self._recording:
             raise GradError("GradManager.backward: nothing is being recorded (call it inside `with gm:` or "
                             f"after gm.record(); backward ends the recording) (at {user_location()})")
-        if y is None:
-            raise GradError(f"GradManager.backward: y is required (at {user_location()})")
-        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        ys = [] if y is None else list(y) if isinstance(y, (list, tuple)) else [y]
         if dy is None:
             dys = [None] * len(ys)
         else:
@@ -250,7 +275,9 @@ class GradManager:
                 raise GradError(f"GradManager.backward: dy of shape {d.shape} does not match y of shape "
                                 f"{t.shape} (at {user_location()})")
         try:
-            if State.tracing is not None:
+            if not ys:
+                grads = []
+            elif State.tracing is not None:
                 grads = State.tracing.backward(self, ys, dys, self._trace_start)
             else:
                 grads = self._eager_backward(ys, dys)
@@ -272,7 +299,6 @@ class GradManager:
         for p, g in done:
             g = g.get() if isinstance(g, Future) else g
             p.grad = g if p.grad is None else p.grad + g
-        return self
 
     def _register_after_backward_callback(self, callback: Callable[[], None]) -> GradManager:
         """Run `callback` after the gradient callbacks of every backward (MegEngine's hook for bucketing)."""
@@ -289,6 +315,14 @@ class GradManager:
             return []
         ys_p = [y_pos[i] for i in keep]
         dys = [dys[i] for i in keep]
+        outer = [t for t in State.tapes if t.level < tape.level]
+        if any(e[0] is FUNCTION for e in tape.events):   # custom gradients: node by node, Python included
+            inner, State.tapes = State.tapes, outer
+            try:
+                acc = backward_by_nodes(tape, ys_p, dys)
+            finally:
+                State.tapes = inner
+            return [(tape.tensors[tape.wrt[p]], acc[tape.wrt[p]]) for p in params if tape.wrt[p] in acc]
         dev = dys[0].device
         key = (tuple(tape.sig), tuple(ys_p), tuple((d.shape, d.dtype.str) for d in dys),
                tuple(tape.wrt[p] for p in params), dev.kind)
@@ -296,11 +330,39 @@ class GradManager:
         if prog is None:
             prog = _programs[key] = BackwardProgram(tape, ys_p, [(d.shape, d.dtype) for d in dys], params,
                                                     dev.kind)
-        ps = [self._attached[params[i]] for i in prog.params]
-        if State.tapes:  # an outer GradManager records: differentiate through the gradient computation
-            return list(zip(ps, prog.run_recorded(tape, dys), strict=False))
+        ps = [tape.tensors[tape.wrt[params[i]]] for i in prog.params]
+        if outer:  # managers recording since before this one differentiate through the gradient computation
+            inner, State.tapes = State.tapes, outer
+            try:
+                return list(zip(ps, prog.run_recorded(tape, dys), strict=False))
+            finally:
+                State.tapes = inner
         arrays = prog.run(tape, [d._data for d in dys])
         return [(p, Tensor._wrap(dev.xp.asarray(g), dev)) for p, g in zip(ps, arrays, strict=False)]
 
 
+class GradManagerGroup:
+    """GradManagers entered together (gm | gm2): they record the same computation, each differentiates it on
+    its own, and none records another's backward."""
 
+    def __init__(self, gms: list[GradManager]) -> None:
+        self._gms = list(gms)
+
+    def __or__(self, other):
+        if isinstance(other, GradManager):
+            other = GradManagerGroup([other])
+        if not isinstance(other, GradManagerGroup):
+            return NotImplemented
+        return GradManagerGroup(self._gms + other._gms)
+
+    __ror__ = __or__
+
+    def __enter__(self) -> GradManagerGroup:
+        level = next(_levels)
+        for gm in self._gms:
+            gm.record(level)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for gm in reversed(self._gms):
+            gm.release()

@@ -41,6 +41,7 @@ class Config:
     gpu_strict: bool = False        # GRAPHC_GPU_STRICT=1: a CUDA generator failure raises instead of falling back
     pass_report: bool = False       # GRAPHC_PASS_REPORT=1: print each pass's time and node counts
     verify: bool = False            # GRAPHC_VERIFY=1: verify the graph after every pass
+    trace_checked: bool = False     # GRAPHC_TRACE_CHECKED=1: traced functions run and are checked on every call
     inline_max: int = 1 << 15       # fused groups up to this many elements run as inline ufunc calls
     chunk: int = 32768              # elements per chunk of a chunked NumPy loop (a few such buffers fit in L2)
     parallel_min: int = 1 << 18     # elements from which a chunked NumPy loop splits across threads
@@ -64,7 +65,8 @@ class Config:
                    pass_report=env.get("GRAPHC_PASS_REPORT") == "1",
                    verify=env.get("GRAPHC_VERIFY") == "1",
                    dist_timeout=_seconds("GRAPHC_DIST_TIMEOUT", 300.0),
-                   bucket_bytes=_int("GRAPHC_BUCKET_BYTES", 10 << 20), mpiexec=env.get("GRAPHC_MPIEXEC", ""))
+                   bucket_bytes=_int("GRAPHC_BUCKET_BYTES", 10 << 20), mpiexec=env.get("GRAPHC_MPIEXEC", ""),
+                   trace_checked=env.get("GRAPHC_TRACE_CHECKED") == "1")
 
 
 config = Config.from_env()

@@ -46,8 +46,11 @@ class Device:
         return self.name
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            other = get_device(other)
+        if isinstance(other, str):   # as MegEngine: a name that is no device compares unequal
+            try:
+                other = get_device(other)
+            except DeviceError:
+                return False
         return isinstance(other, Device) and other.name == self.name
 
     def __hash__(self) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .ir.errors import GraphcIndexError, TraceError
+from .ir.errors import GraphcIndexError
 from .ir.location import user_location
 
 ValueOf = Callable[[object], "np.ndarray | None"]
@@ -23,11 +23,7 @@ def _is_array(k: object) -> bool:
 def _scalar(k: object, value_of: ValueOf) -> object:
     """A 0-d integer array becomes its int; other items pass unchanged."""
     if _is_array(k) and k.ndim == 0 and k.dtype.kind in "iu":
-        v = value_of(k)
-        if v is None:
-            raise TraceError(f"getitem: a 0-d index tensor inside a symbolic trace has no value yet; "
-                             f"index with a 1-d tensor or a Python int (at {user_location()})")
-        return int(v)
+        return int(value_of(k))
     return k
 
 
@@ -63,12 +59,18 @@ def check_bounds(op: str, values: np.ndarray | None, size: int, axis: int, negat
                                f"(at {user_location()})")
 
 
-def translate(shape: tuple[int, ...], key: object, value_of: ValueOf, tracing: bool) -> tuple[tuple, list]:
+def translate(shape: tuple[int, ...], key: object, value_of: ValueOf, tracing: bool,
+              static_of: ValueOf | None = None) -> tuple[tuple, list]:
     """The getitem spec for `x[key]` on a tensor of `shape`, and its index operands in spec order.
 
     An operand is an integer array-like of the caller's (kept, so a traced index stays symbolic) or an int32
-    NumPy array (from a list or a boolean mask)."""
-    items = [(kind, _scalar(k, value_of) if kind == "item" else k) for kind, k in _items(key)]
+    NumPy array (from a list or a boolean mask). Inside a trace a 0-d integer tensor is an operand too (NumPy
+    indexes with a 0-d array as with its int), and boolean masks and slice bounds, which decide the result's
+    shape, are read with `static_of` (the trace checks them before each replay)."""
+    static_of = static_of or value_of
+    items = [(kind, k) if kind != "item" or (tracing and _is_array(k) and k.ndim == 0 and k.dtype.kind in "iu")
+             else (kind, _scalar(k, value_of)) for kind, k in _items(key)]
+    items = [("array", k) if kind == "item" and _is_array(k) and k.ndim == 0 else (kind, k) for kind, k in items]
     ndim = len(shape)
     used = sum(k.ndim if kind == "mask" else int(k is not None and k is not Ellipsis) for kind, k in items)
     if sum(1 for _, k in items if k is Ellipsis) > 1:
@@ -80,13 +82,10 @@ def translate(shape: tuple[int, ...], key: object, value_of: ValueOf, tracing: b
     dim = 0   # the axis the next item indexes
     for kind, k in items:
         if kind == "mask":
-            if tracing:
-                raise TraceError("indexing with a boolean mask has a data-dependent shape and cannot be "
-                                 f"traced; use F.where instead (at {user_location()})")
             if tuple(k.shape) != shape[dim:dim + k.ndim]:
                 raise GraphcIndexError(f"getitem: a boolean mask of shape {tuple(k.shape)} does not fit axes "
                                        f"{dim}..{dim + k.ndim - 1} of shape {shape} (at {user_location()})")
-            for nz in np.nonzero(value_of(k)):
+            for nz in np.nonzero(static_of(k)):
                 spec.append(("array", len(operands)))
                 operands.append(nz.astype(np.int32))
             dim += k.ndim
@@ -104,7 +103,7 @@ def translate(shape: tuple[int, ...], key: object, value_of: ValueOf, tracing: b
         elif k is None:
             spec.append(("none",))
         elif isinstance(k, slice):
-            spec.append(("slice", *(None if b is None else _bound(b, value_of) for b in (k.start, k.stop, k.step))))
+            spec.append(("slice", *(None if b is None else _bound(b, static_of) for b in (k.start, k.stop, k.step))))
             dim += 1
         elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
             spec.append(("int", int(k)))
@@ -114,15 +113,9 @@ def translate(shape: tuple[int, ...], key: object, value_of: ValueOf, tracing: b
     return tuple(spec), operands
 
 
-def _bound(b: object, value_of: ValueOf) -> int:
-    """A slice bound as an int (a 0-d tensor gives its value)."""
-    if _is_array(b):
-        v = value_of(b)
-        if v is None:
-            raise TraceError(f"getitem: a slice bound read from a tensor has no value inside a symbolic trace "
-                             f"(at {user_location()})")
-        return int(v)
-    return int(b)
+def _bound(b: object, static_of: ValueOf) -> int:
+    """A slice bound as an int (a one-element tensor gives its value)."""
+    return int(np.asarray(static_of(b)).reshape(-1)[0]) if _is_array(b) else int(b)
 
 
 def is_full(spec: tuple) -> bool:

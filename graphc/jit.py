@@ -2,19 +2,25 @@
 and replayed on later calls with the same input signature.
 
 Python control flow runs at trace time: branches and loop counts are fixed by the first call with a given
-signature, and values read with item()/numpy() inside a symbolic trace are an error.
+signature, and values read with item()/numpy() inside a symbolic trace are an error. A tensor argument used as
+a shape, size or bound is read while tracing; its value is checked before each replay (another value
+retraces). trace(checked=True) runs the function on every call and checks it against the trace, as MegEngine
+does (graphc/trace_check.py).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
+import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from . import viz
+from .config import config
 from .device import get_device
 from .eager import run_eager
 from .ir import GRADIENT, Graph, Value
@@ -25,11 +31,13 @@ from .ir.symbols import Dim, collecting, is_static
 from .ir.symbols import evaluate as concrete
 from .optimizer.optimizer import Optimizer
 from .passes.autodiff import grad as derive
+from .runtime.arrays import to_host
 from .runtime.compile import compile_graph
 from .runtime.plan import Signature
 from .saved_plan import dump_trace
 from .state import State
 from .tensors import Parameter, Tensor, _serial
+from .trace_check import Checker, Recorded
 
 log = logging.getLogger("graphc.jit")
 RETRACE_WARNING = 8
@@ -50,6 +58,15 @@ class Trace:
         self.arrays: dict[Value, object] = {}         # eager values (symbolic=False only)
         self.grads: dict[int, Tensor] = {}            # params given gradients by backward
         self.guards: dict[object, Callable[[], str | None]] = {}  # run before each replay; a reason retraces
+        self.value_guards: list[tuple[Value, np.ndarray]] = []   # inputs whose values the trace baked in
+        self.args: list[Value] = []                   # the argument inputs, in leaf order
+        # The caller's tensor behind each argument's stand-in and back: both stand for the argument (a closure
+        # or gm.attach may use the caller's object), and an argument's value may be read (then checked).
+        self.twin: dict[int, Tensor] = {}
+        self.arg_index: dict[int, int] = {}           # id(stand-in) -> argument position
+        self.arg_data: dict[int, object] = {}         # id(stand-in) -> the argument's array (symbolic traces)
+        self.stand_ins: list[Tensor] = []
+        self.check: Checker | None = None             # checked mode: compares each op with the recorded trace
         self.start = next(_serial)
 
     def position(self) -> int:
@@ -71,7 +88,7 @@ class Trace:
         if t._data is None:
             raise TraceError(f"a tensor of another trace was used here (at {user_location()})")
         if t._serial > self.start or self.capture_as_const:
-            return self._bind(t, self.graph.add_const(t.numpy()))
+            return self._bind(t, self.graph.add_const(t.numpy(), name=t._label()))
         return self.capture(t)
 
     def capture(self, t: Tensor, name: str | None = None) -> Value:
@@ -79,7 +96,8 @@ class Trace:
         v = self.values.get(id(t))
         if v is not None:
             return v
-        v = self.graph.add_input(t.shape, t.dtype, name=name or self.names.get(id(t), f"state{len(self.states)}"))
+        v = self.graph.add_input(t.shape, t.dtype, name=name or t._label() or self.names.get(id(t))
+                                 or f"state{len(self.states)}")
         self.states.append((t, v))
         return self._bind(t, v)
 
@@ -95,7 +113,50 @@ class Trace:
         tensors = [Tensor._wrap(d, dev, v) for d, v in zip(datas, outs)]
         for t, v in zip(tensors, outs):
             self._bind(t, v)
+        if self.check is not None:
+            self.check.nodes(self.graph, self.args, self._state_ids())
         return tensors
+
+    def _state_ids(self) -> list[tuple[int, Value]]:
+        return [(id(t), v) for t, v in self.states]
+
+    def add_argument(self, t: Tensor, name: str, shape: tuple) -> Tensor:
+        """An input of `shape` (free dimensions symbolic) for the caller's tensor `t`, and the stand-in the
+        function receives for it."""
+        v = self.graph.add_input(shape, t.dtype, name=t._label() or name)
+        s = Tensor._wrap(None if self.symbolic else t._data, t._device, v)
+        self._bind(s, v)
+        self._bind(t, v)
+        self.twin[id(s)], self.twin[id(t)] = t, s
+        self.arg_index[id(s)] = len(self.args)
+        self.args.append(v)
+        self.stand_ins.append(s)
+        if self.symbolic:
+            self.arg_data[id(s)] = t._data
+        return s
+
+    def argument_value(self, t: Tensor):
+        """The array of an argument read inside a symbolic trace (the trace checks it before each replay);
+        None for a tensor the trace computes."""
+        data = self.arg_data.get(id(t))
+        if data is not None:
+            self.value_guards.append((self.values[id(t)], np.array(to_host(data))))
+        return data
+
+    def read_value(self, t: Tensor) -> np.ndarray:
+        """The value of a tensor that a shape, size, bound or mask is read from. It is baked into the graph,
+        so an input's value is checked before each replay; a tensor the trace computes has none to read."""
+        v = self.values.get(id(t))
+        if v is not None and v.kind == "op":
+            raise TraceError("a shape, size, bound or mask read from a value the traced function computes "
+                             "would be fixed at its first value; compute it from Python numbers or pass it as "
+                             f"an argument (at {user_location()})")
+        value = t.numpy()
+        if v is None and t._serial <= self.start and not self.capture_as_const:
+            v = self.capture(t)
+        if v is not None and v.kind == "input":
+            self.value_guards.append((v, value.copy()))
+        return value
 
     def assign(self, t: Tensor, new: Tensor) -> None:
         """`t` now holds `new`'s value; for a captured tensor this becomes a state update."""
@@ -105,8 +166,13 @@ class Trace:
             raise TraceError(f"assigning a {v.dtype}{list(v.shape)} value to a traced state of "
                              f"{t.dtype}{list(t.shape)} changes its type (at {user_location()})")
         self.values[id(t)] = v
+        twin = self.twin.get(id(t))
+        if twin is not None:     # an argument: its stand-in and the caller's tensor both take the value
+            self.values[id(twin)] = v
         if not self.symbolic:
             t._data = new._data
+            if twin is not None:
+                twin._data = new._data
 
     def backward(self, gm, ys: list[Tensor], dys: list[Tensor], start: int | None) -> list[tuple[Tensor, Tensor]]:
         """Insert gradient nodes for a GradManager.backward inside the trace."""
@@ -124,11 +190,20 @@ class Trace:
         out = []
         for p, g in zip(params, grads):
             if g is not None:
+                p = self.twin.get(id(p), p) if id(p) not in self.arg_index else p   # .grad on the stand-in
                 t = Tensor._wrap(self.arrays.get(g), p._device, g)
                 self._bind(t, g)
                 self.grads[id(p)] = p
                 out.append((p, t))
+        if self.check is not None:
+            self.check.nodes(self.graph, self.args, self._state_ids())
         return out
+
+    def finish(self, out_leaves: list[Tensor]) -> None:
+        """Checked mode: compare the end of the trace (outputs, state updates) with the recorded one."""
+        updates = [(v, self.values[id(t)]) for t, v in self.states if self.values[id(t)] is not v]
+        self.check.finish(self.graph, self.args, self._state_ids(), [self.value_of(t) for t in out_leaves],
+                          updates)
 
 
 class _Compiled:
@@ -139,9 +214,14 @@ class _Compiled:
         g = tr.graph
         self.spec = spec            # the arguments' Python structure
         g.outputs = [tr.value_of(t) for t in out_leaves]
-        self.grad_params = [p for p in tr.grads.values() if p.grad is not None and p.grad._sym is not None]
-        g.outputs += [tr.value_of(p.grad) for p in self.grad_params]
         self.n_out = len(out_leaves)
+        # Arguments the function assigned (x[...] = v, x += 1): the caller's tensors take the new values.
+        self.arg_updates = [k for k, s in enumerate(tr.stand_ins) if tr.values[id(s)] is not tr.args[k]]
+        g.outputs += [tr.values[id(tr.stand_ins[k])] for k in self.arg_updates]
+        self.grad_params = [p for p in tr.grads.values() if p.grad is not None and p.grad._sym is not None]
+        # Where each gradient goes: an argument's to the tensor passed at that position in the call.
+        self.grad_args = [tr.arg_index.get(id(p)) for p in self.grad_params]
+        g.outputs += [tr.value_of(p.grad) for p in self.grad_params]
         self.states = [t for t, _ in tr.states]
         for t, v in tr.states:
             cur = tr.values[id(t)]
@@ -154,6 +234,9 @@ class _Compiled:
         self.structure = structure
         self.single = structure == ("T",)
         self.guards = tuple(tr.guards.values())
+        position = {v: i for i, v in enumerate(g.inputs)}
+        self.value_guards = [(position[v], value) for v, value in tr.value_guards if v in position]
+        self.checks = bool(self.guards or self.value_guards)
         self.devices = devices
         dev = devices[0] if devices else get_device(None)
         # On the GPU the whole step replays as one CUDA graph (unless config.cuda_graph is off).
@@ -190,13 +273,24 @@ class _Compiled:
             return f"guard {failed} fails for {', '.join(f'{k}={n}' for k, n in sorted(free.items()))}"
         return None
 
-    def stale(self) -> str | None:
-        """Why this trace no longer matches the Python state it baked in (None: replay it)."""
+    @functools.cached_property
+    def recorded(self) -> Recorded:
+        """The trace as checked mode compares new runs with it."""
+        return Recorded(self.graph, self.n_args, self.n_out, [id(t) for t in self.states])
+
+    def stale(self, leaves: list[Tensor]) -> str | None:
+        """Why this trace no longer matches the Python state or the argument values it baked in (None: replay
+        it)."""
         for guard in self.guards:
             why = guard()
             if why:
                 return why
+        for i, value in self.value_guards:
+            t = leaves[i] if i < len(leaves) else self.states[i - len(leaves)]
+            if not np.array_equal(np.asarray(to_host(t._data)), value):
+                return f"the value of input {i}, read as a shape, size or bound while tracing, changed"
         return None
+
 
     def run(self, leaves) -> object:
         """Replay the plan on new inputs, rebind the states to their new values, return the outputs."""
@@ -204,13 +298,37 @@ class _Compiled:
         dev = self.device
         wrap = Tensor._wrap
         if self.grad_params:
-            for p, a in zip(self.grad_params, r.grads):
-                p.grad = wrap(a, dev)
+            for p, k, a in zip(self.grad_params, self.grad_args, r.grads):
+                (p if k is None else leaves[k]).grad = wrap(a, dev)
         for t, a in zip(self.states, r.states):
             t._data = a
+        for k, a in zip(self.arg_updates, r.outputs[self.n_out:]):
+            leaves[k]._data = a
         if self.single:
             return wrap(r.outputs[0], dev)
-        return _unflatten(self.structure, [wrap(a, dev) for a in r.outputs])
+        return _unflatten(self.structure, [wrap(a, dev) for a in r.outputs[:self.n_out]])
+
+
+def _eager_results(tr: Trace, out_spec, out_leaves: list[Tensor]):
+    """A symbolic=False trace's own results (its eager run computed them), detached from the trace; an
+    argument's gradient goes to the caller's tensor."""
+    for p in tr.grads.values():
+        if p.grad is not None:
+            target = tr.twin[id(p)] if id(p) in tr.arg_index else p
+            target.grad = Tensor._wrap(p.grad._data, p.grad._device)
+    return _unflatten(out_spec, [Tensor._wrap(t._data, t._device) for t in out_leaves])
+
+
+@contextlib.contextmanager
+def exclude_from_trace() -> Iterator[None]:
+    """Code inside runs eagerly and is not recorded (MegEngine's exclude_from_trace). A replayed trace does
+    not run it again (its results, where the traced code uses them, are constants of the trace); the tensors
+    it reads must have values, so a symbolic trace's computed tensors cannot enter it."""
+    tr, State.tracing = State.tracing, None
+    try:
+        yield
+    finally:
+        State.tracing = tr
 
 
 def _name_gradients(new_nodes, ys: list[Value], dys: list[Value], wrt: list[Value], grads: list) -> None:
@@ -283,7 +401,8 @@ class trace:
 
     def __init__(self, function: Callable | None = None, *, symbolic: bool = True,
                  capture_as_const: bool = False, opt_level: int = 3, symbolic_shape: bool = False,
-                 dynamic_axes: Mapping[str, Mapping[int, str] | Sequence[int]] | None = None) -> None:
+                 dynamic_axes: Mapping[str, Mapping[int, str] | Sequence[int]] | None = None,
+                 checked: bool | None = None, profiling: bool = False) -> None:
         self.__wrapped__ = function
         self.symbolic = symbolic
         self.capture_as_const = capture_as_const
@@ -292,6 +411,11 @@ class trace:
         # arguments whose leading sizes agree at the first call); dynamic_axes names them per argument.
         self.symbolic_shape = symbolic_shape
         self.dynamic_axes = dict(dynamic_axes or {})
+        # Checked mode (MegEngine's behaviour): run the function on every call and compare it with the trace.
+        self.checked = config.trace_checked if checked is None else checked
+        self.profiling = profiling
+        self._profile = {"traces": 0, "calls": 0, "seconds": 0.0}
+        self._plain = not (self.checked or profiling)   # calls may take the replay fast path
         self._cache: dict[tuple, _Compiled] = {}    # concrete call signature -> plan (memo)
         self._generic: list[_Compiled] = []          # plans with free dimensions, tried for a new signature
         self._last: _Compiled | None = None
@@ -319,16 +443,27 @@ class trace:
         if self.__wrapped__ is None:  # used as @trace(symbolic=...)
             self.__init__(args[0], symbolic=self.symbolic, capture_as_const=self.capture_as_const,
                           opt_level=self.opt_level, symbolic_shape=self.symbolic_shape,
-                          dynamic_axes=self.dynamic_axes)
+                          dynamic_axes=self.dynamic_axes, checked=self.checked, profiling=self.profiling)
             return self
         if State.tracing is not None:  # a traced function called inside another trace is inlined
             return self.__wrapped__(*args, **kwargs)
-        if not kwargs and all(type(a) in _TENSOR_TYPES for a in args):  # the common case, kept cheap
-            key = tuple((a._data.shape, a._data.dtype, a._device.name) for a in args)
-            compiled = self._cache.get(key)
-            if compiled is not None and not (compiled.guards and self._stale(compiled)):
+        if not kwargs and self._plain and all(type(a) in _TENSOR_TYPES for a in args):  # the common case, cheap
+            compiled = self._cache.get(tuple((a._data.shape, a._data.dtype, a._device.name) for a in args))
+            if compiled is not None and not (compiled.checks and self._stale(compiled, args)):
                 self._last = compiled
                 return compiled.run(args)
+        if not self.profiling:
+            return self._call(args, kwargs)
+        t0 = time.perf_counter()
+        try:
+            return self._call(args, kwargs)
+        finally:
+            self._profile["calls"] += 1
+            self._profile["seconds"] += time.perf_counter() - t0
+
+    def _call(self, args: tuple, kwargs: dict):
+        if not kwargs and all(type(a) in _TENSOR_TYPES for a in args):
+            key = tuple((a._data.shape, a._data.dtype, a._device.name) for a in args)
             leaves = list(args)
             spec = ("tuple", (("tuple", (("T",),) * len(args)), ("dict", ())))
         else:
@@ -337,7 +472,7 @@ class trace:
             spec = _flatten((args, kwargs), leaves)
             key = (spec, tuple((t._data.shape, t._data.dtype, t._device.name) for t in leaves))
         compiled = self._cache.get(key)
-        if compiled is not None and compiled.guards and self._stale(compiled):
+        if compiled is not None and compiled.checks and self._stale(compiled, leaves):
             compiled = None
         if compiled is None:
             compiled = self._fit(spec, leaves)
@@ -349,8 +484,10 @@ class trace:
             self._last_sig = sig
             # A free dimension whose guard failed would fail the same way traced again: use exact shapes.
             exact = self._miss is not None and self._miss.startswith("guard")
-            return self._trace(key, spec, leaves, args, kwargs, why + (", so exact shapes" if exact else ""), exact)
+            return self._trace(key, spec, leaves, why + (", so exact shapes" if exact else ""), exact)
         self._last = compiled
+        if self.checked:
+            return self._checked_call(compiled, spec, leaves)
         return compiled.run(leaves)
 
     def _warn_static(self, args: tuple, kwargs: dict) -> None:
@@ -371,14 +508,14 @@ class trace:
         self._miss = None
         for c in self._generic:
             why = c.fits(spec, leaves)
-            if why is None and not (c.guards and self._stale(c)):
+            if why is None and not (c.checks and self._stale(c, leaves)):
                 return c
             self._miss = why
         return None
 
-    def _stale(self, compiled: _Compiled) -> bool:
+    def _stale(self, compiled: _Compiled, leaves: list[Tensor]) -> bool:
         """Run the trace's guards; a stale trace is dropped (and logged) so the call retraces."""
-        why = compiled.stale()
+        why = compiled.stale(leaves)
         if why:
             log.info("retracing %s: %s", getattr(self.__wrapped__, "__name__", "function"), why)
             self._cache = {k: c for k, c in self._cache.items() if c is not compiled}
@@ -432,24 +569,32 @@ class trace:
                 shapes[i] = shapes[i][:ax % len(shapes[i])] + (Dim.symbol(name),) + shapes[i][ax % len(shapes[i]) + 1:]
         return shapes
 
-    def _trace(self, key, spec, leaves: list[Tensor], args, kwargs, why: str, static: bool = False):
-        tr = Trace(self.symbolic, self.capture_as_const, _captured_names(self.__wrapped__))
+    def _record(self, spec, leaves: list[Tensor], static: bool,
+                check: Checker | None = None) -> tuple[Trace, object, list]:
+        """Run the function on symbolic (or, symbolic=False or checking, eager) stand-ins of the leaves,
+        recording a Trace (free dimensions symbolic unless `static`); returns it, the result's structure and
+        the result's tensors."""
+        symbolic = self.symbolic and check is None
+        tr = Trace(symbolic, self.capture_as_const, _captured_names(self.__wrapped__))
+        tr.check = check
         names = _arg_names(self.__wrapped__, len(leaves))
-        sym_leaves = []
-        for t, name, shape in zip(leaves, names, self._input_shapes(leaves, names, static)):
-            v = tr.graph.add_input(shape, t.dtype, name=name)
-            s = Tensor._wrap(None if self.symbolic else t._data, t._device, v)
-            tr._bind(s, v)
-            sym_leaves.append(s)
+        shapes = self._input_shapes(leaves, names, static)
+        sym_leaves = [tr.add_argument(t, name, shape) for t, name, shape in zip(leaves, names, shapes)]
         sym_args, sym_kwargs = _unflatten(spec, sym_leaves)
         State.tracing = tr
         try:
             with collecting(tr.graph.facts):     # what the user's shape arithmetic relies on becomes guards
                 result = self.__wrapped__(*sym_args, **sym_kwargs)
+            out_leaves: list[Tensor] = []
+            out_spec = _flatten(result, out_leaves)
+            if check is not None:
+                tr.finish(out_leaves)
         finally:
             State.tracing = None
-        out_leaves: list[Tensor] = []
-        out_spec = _flatten(result, out_leaves)
+        return tr, out_spec, out_leaves
+
+    def _trace(self, key, spec, leaves: list[Tensor], why: str, static: bool = False):
+        tr, out_spec, out_leaves = self._record(spec, leaves, static)
         compiled = _Compiled(tr, len(leaves), out_spec, out_leaves, [t.device for t in leaves], self.opt_level, spec)
         compiled.example_shapes = [tuple(t.shape) for t in leaves]   # the sizes a saved test vector uses
         self.history.append((_signature(compiled.graph, len(leaves)), why))
@@ -458,16 +603,30 @@ class trace:
             if failed is not None and self.symbolic:   # nothing ran yet: trace again for these exact sizes
                 log.info("the free dimensions do not fit this call (%s): tracing for its exact shapes", failed)
                 self.history.pop()
-                return self._trace(key, spec, leaves, args, kwargs, f"{why}; {failed}, so exact shapes", True)
+                return self._trace(key, spec, leaves, f"{why}; {failed}, so exact shapes", True)
             if failed is None:
                 self._generic.append(compiled)
         self._cache[key] = compiled
         self._last = compiled
+        self._profile["traces"] += 1
         if not self.symbolic:  # the eager run already applied the step
-            for p in compiled.grad_params:
-                p.grad = Tensor._wrap(p.grad._data, p.grad._device)
-            return _unflatten(out_spec, [Tensor._wrap(t._data, t._device) for t in out_leaves])
+            return _eager_results(tr, out_spec, out_leaves)
         return compiled.run(leaves)
+
+    def _checked_call(self, compiled: _Compiled, spec, leaves: list[Tensor]):
+        """Checked mode: run the function again, eagerly (values can be read, side effects happen, as with
+        MegEngine), comparing each op with the recorded trace; its results are the eager run's."""
+        tr, out_spec, out_leaves = self._record(spec, leaves, not compiled.generic, Checker(compiled.recorded))
+        return _eager_results(tr, out_spec, out_leaves)
+
+    def get_profile(self) -> dict:
+        """With profiling=True: how often the function was traced and called, and the time its calls took."""
+        if not self.profiling:
+            raise TraceError("get_profile() needs trace(..., profiling=True)")
+        p = dict(self._profile)
+        if self._last is not None:
+            p["plan"] = dict(self._last.plan.stats)
+        return {"profiler": p}
 
     def dump(self, file, **kwargs) -> None:
         """Write the most recent trace to a plan file (MegEngine's trace.dump; see saved_plan.dump_trace)."""

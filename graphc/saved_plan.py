@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
@@ -236,16 +237,18 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
                output_names: Sequence[str] | None = None, optimize_for_inference: bool | None = None,
                with_test_vector: bool = True, test_inputs: Sequence | Mapping | None = None,
                user_info: object = None, enable_metadata: bool = True, append: bool = False,
-               strip_info_file: str | os.PathLike | None = None, **megengine_options) -> None:
+               strip_info_file: str | os.PathLike | None = None, input_data: Sequence | None = None,
+               **megengine_options) -> None:
     """Write the most recent trace of `traced` (a jit.trace) to a plan file, as MegEngine's trace.dump.
 
-    optimize_for_inference=True keeps only what the returned outputs need (no gradients or state
-    updates; parameters are kept as fixed state); False keeps the whole training step, which the loaded
-    plan then performs on every call. The default (None) is False for a function that updates state or
-    leaves gradients (a training step stays one) and True otherwise. Outputs are named `output_names`, else
-    by their names in the trace (`loss`), else output0, output1, ... The test vector uses `test_inputs` or
-    seeded random inputs.
+    optimize_for_inference=True keeps only what the returned outputs need (no gradients, no state updates
+    but the random generators' keys; parameters are kept as fixed state); False keeps the whole training
+    step, which the loaded plan then performs on every call. The default (None) is False for a function that
+    updates state or leaves gradients (a training step stays one) and True otherwise. Outputs are named
+    `output_names`, else by their names in the trace (`loss`), else output0, output1, ... The test vector uses
+    `test_inputs` or seeded random inputs.
     user_info must be JSON data. strip_info_file receives the JSON description `graphc info --json` prints.
+    input_data is MegEngine's form of test inputs: one array, or "#rand(low, high[, shape...])", per input.
     A plan with collectives (graphc.distributed) gets no test vector: its results depend on the other ranks.
     """
     unknown = {k for k in megengine_options
@@ -267,7 +270,9 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     names = _unique([v.name or f"state{i}" for i, v in enumerate(states)])
     grad_of: list[str] = []
     if optimize_for_inference:
-        g.outputs, g.updates = g.outputs[:c.n_out], []
+        # Only the random generators' keys keep advancing, so the plan draws fresh numbers on every call.
+        keys = {n.inputs[0] for n in g.nodes if n.op.random}
+        g.outputs, g.updates = g.outputs[:c.n_out], [(s, v) for s, v in g.updates if s in keys]
         dce(g)
         used = {v for n in g.nodes for v in n.inputs} | set(g.outputs)
         keep = [i for i, v in enumerate(states) if v in used]
@@ -284,6 +289,8 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
         output_names = _unique([_output_name(v, i) if i < c.n_out else f"grad{i - c.n_out}"
                                 for i, v in enumerate(g.outputs[:len(g.outputs) - len(grad_of)])])
     tv = None
+    if input_data is not None:
+        test_inputs = _megengine_input_data(g.inputs[:n_args], input_data)
     if with_test_vector and not planfile.has_random_ops(g) and not planfile.has_collectives(g):
         ins = _test_inputs(g.inputs[:n_args], args, test_inputs, c.example_shapes)
         tv = planfile.make_test_vector(g, ins, arrays, traced.opt_level)
@@ -304,6 +311,31 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
 def _output_name(v, i: int) -> str:
     """A result's name in the trace (`loss`) when it is an identifier, else output<i>."""
     return v.name if v.kind == "op" and v.name and v.name.isidentifier() else f"output{i}"
+
+
+_RAND = re.compile(r"#rand\(\s*([^,()]+)\s*,\s*([^,()]+)\s*((?:,\s*\d+\s*)*)\)")
+
+
+def _megengine_input_data(values: list, input_data: Sequence) -> list[np.ndarray]:
+    """Test inputs from MegEngine's dump(input_data=...): per input, an array or "#rand(low, high[, shape])"
+    (uniform values of the input's shape; a shape given must be the input's)."""
+    items = [input_data] if isinstance(input_data, str) else list(input_data)
+    if len(items) != len(values):
+        raise GraphcTypeError(f"input_data has {len(items)} entries for {len(values)} inputs")
+    rng = np.random.default_rng(0)
+    out = []
+    for v, item in zip(values, items, strict=True):
+        if not isinstance(item, str):
+            out.append(np.asarray(item))
+            continue
+        m = _RAND.fullmatch(item.strip())
+        if m is None:
+            raise GraphcTypeError(f"input_data entry {item!r}: graphc takes arrays or \"#rand(low, high[, shape])\"")
+        shape = tuple(int(d) for d in m.group(3).split(",") if d.strip()) or v.shape
+        if int(np.prod(shape)) != v.size:
+            raise ShapeError(f"input_data entry {item!r} has shape {shape}, the input has {v.shape}")
+        out.append(rng.uniform(float(m.group(1)), float(m.group(2)), v.shape).astype(v.dtype))
+    return out
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -12,7 +12,17 @@ from .eager import run_eager
 from .indexing import is_full, translate
 from .ir import REGISTRY
 from .ir.dtypes import as_dtype, default_dtype, float_of, int32, promote, scalar_dtype
-from .ir.errors import AxisError, DeviceError, GraphcError, ShapeError, TraceError, with_context
+from .ir.errors import (
+    ArgumentError,
+    AxisError,
+    DeviceError,
+    DTypeError,
+    GraphcError,
+    GraphcTypeError,
+    ShapeError,
+    TraceError,
+    with_context,
+)
 from .ir.location import user_location
 from .ir.ops.common import normalize_axes
 from .ir.symbols import Dim, prod, quotient
@@ -22,21 +32,28 @@ _serial = itertools.count()
 
 
 class Tensor:
-    """A multidimensional array on a device; operations on it are recorded when a GradManager records."""
+    """A multidimensional array on a device; operations on it are recorded when a GradManager records.
 
-    __slots__ = ("_data", "_sym", "_device", "_serial", "grad", "__weakref__")
+    Tensor(data, dtype, device, name): MegEngine's signature (is_const and no_cache are accepted and change
+    nothing here); a Tensor given as data keeps its dtype and device."""
+
+    __slots__ = ("_data", "_sym", "_device", "_serial", "grad", "_name", "_qualname", "__weakref__")
     __array_priority__ = 1000  # NumPy defers `ndarray op Tensor` to the Tensor's reflected operator
 
-    def __init__(self, data=None, dtype=None, device=None) -> None:
+    def __init__(self, data=None, dtype=None, device=None, is_const: bool = False, no_cache: bool = False,
+                 name: str | None = None) -> None:
         op = type(self).__name__
-        dev = _checked(op, get_device, device if device is not None or not isinstance(data, Tensor)
-                       else data._device)
         if isinstance(data, Tensor):
-            arr = data._value()
-            if dev is not data._device:
-                arr = _move(arr, dev)
-            arr = arr if dtype is None else arr.astype(_checked(op, as_dtype, dtype))
+            # As MegEngine: a Tensor made from a Tensor keeps its dtype and device (astype/to convert).
+            if dtype is not None and _checked(op, as_dtype, dtype) != data.dtype:
+                raise with_context(DTypeError(f"a tensor of dtype {data.dtype} cannot be given dtype "
+                                              f"{np.dtype(dtype)}; use .astype()"), op, user_location())
+            if device is not None and _checked(op, get_device, device) != data._device:
+                raise with_context(DeviceError(f"a tensor on {data._device} cannot be given device {device}; "
+                                               "use .to()"), op, user_location())
+            dev, arr = data._device, data._value()
         else:
+            dev = _checked(op, get_device, device)
             host = data if hasattr(data, "__cuda_array_interface__") else np.asarray(data)
             d = _checked(op, default_dtype, host) if dtype is None else _checked(op, as_dtype, dtype)
             arr = _move(host, dev).astype(d, copy=dev.kind == "cpu" and host is data)
@@ -45,16 +62,22 @@ class Tensor:
         self._device = dev
         self._serial = next(_serial)
         self.grad = None
+        self._name = "" if name is None else str(name)
+        self._qualname = None
 
     @classmethod
     def _wrap(cls, arr, device: Device, sym=None) -> Tensor:
         t = object.__new__(Tensor)
         t._data, t._sym, t._device, t._serial, t.grad = arr, sym, device, next(_serial), None
+        t._name, t._qualname = "", None
         return t
 
     # ---- properties -------------------------------------------------------------------------------
     def _value(self):
         if self._data is None:
+            data = State.tracing.argument_value(self) if State.tracing is not None else None
+            if data is not None:
+                return data
             raise TraceError(f"reading the value of a tensor inside a symbolic trace is not possible "
                              f"(at {user_location()}); return the tensor from the traced function and read it "
                              "after the call, or trace with @trace(symbolic=False), which runs the first call "
@@ -88,6 +111,21 @@ class Tensor:
     def device(self) -> Device:
         """The device the tensor lives on."""
         return self._device
+
+    @property
+    def name(self) -> str:
+        """The user's name for the tensor ("" when unnamed); printed graphs, pictures and plan files show it."""
+        return self._name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        self._name = str(name)
+        if self._sym is not None and self._sym.kind != "const":
+            self._sym.name = self._name or None
+
+    def _label(self) -> str | None:
+        """The name graphs give this tensor: the user's, else the one a Module gave it (fc.weight)."""
+        return self._name or self._qualname
 
     def numpy(self) -> np.ndarray:
         """A NumPy copy of the data."""
@@ -145,6 +183,19 @@ class Tensor:
     def __format__(self, spec: str) -> str:
         return format(self.item(), spec) if spec else repr(self)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy ufuncs on Tensors give Tensors on the tensor's device, as in MegEngine: ufuncs graphc has
+        as ops run as those ops (recorded and traced); others run on the host values."""
+        if method != "__call__" or kwargs:
+            return NotImplemented
+        op = _UFUNC_OPS.get(ufunc.__name__)
+        if op is not None and len(inputs) == op.arity:
+            return _apply_ufunc(op, inputs)
+        host = [t.numpy() if isinstance(t, Tensor) else t for t in inputs]
+        r = ufunc(*host)
+        return tuple(Tensor(a, device=self._device) for a in r) if isinstance(r, tuple) else \
+            Tensor(r, device=self._device)
+
     # ---- conversions ----------------------------------------------------------------------------------
     def astype(self, dtype) -> Tensor:
         """A copy converted to dtype."""
@@ -157,7 +208,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut off from gradient computation."""
-        if self._data is None:
+        if self._data is None or State.tracing is not None:   # traced: a barrier node, not a frozen constant
             return apply1("stop_gradient", [self])
         return Tensor._wrap(self._data, self._device)
 
@@ -188,8 +239,8 @@ class Tensor:
     def _reduce(self, name: str, axis, keepdims: bool) -> Tensor:
         try:
             axes = normalize_axes(axis, self.ndim)
-        except AxisError as e:
-            raise with_context(AxisError(f"{e} (shape {self.shape})"), name, user_location()) from None
+        except (AxisError, ArgumentError) as e:
+            raise with_context(type(e)(f"{e} (shape {self.shape})"), name, user_location()) from None
         return apply1(name, [self], axis=axes, keepdims=bool(keepdims))
 
     def sum(self, axis=None, keepdims: bool = False) -> Tensor:
@@ -226,7 +277,7 @@ class Tensor:
 
     def _index(self, key) -> tuple[tuple, list[Tensor]]:
         """The getitem spec of `key` and its index operands as int32 tensors on this tensor's device."""
-        spec, ops = translate(self.shape, key, _value_or_none, State.tracing is not None)
+        spec, ops = translate(self.shape, key, _value_or_none, State.tracing is not None, _static_or_array)
         arrays = [cast(k, int32) if isinstance(k, Tensor) else Tensor(k, device=self._device) for k in ops]
         return spec, arrays
 
@@ -313,6 +364,31 @@ class Parameter(Tensor):
     __slots__ = ()
 
 
+# Printed as MegEngine prints its classes (<class 'graphc.tensor.Tensor'>); graphc.tensor resolves both.
+Tensor.__module__ = Parameter.__module__ = "graphc.tensor"
+
+
+# NumPy ufunc name -> the elementwise op of the same semantics (its OpDef says which ufunc that is).
+_UFUNC_OPS = {op.ufunc: op for op in REGISTRY.values() if op.elementwise and op.ufunc and not op.attrs}
+
+
+def _apply_ufunc(op, inputs) -> Tensor:
+    """`op` on a ufunc's operands with MegEngine's promotion; integers go to float32 for float-only ops."""
+    if op.arity == 2:
+        return binary(op.name, *inputs, float_result=not _takes(op, int32))
+    x = as_tensor(inputs[0])
+    return apply1(op.name, [x if _takes(op, x.dtype) else cast(x, float_of(x.dtype))])
+
+
+def _takes(op, dtype: np.dtype) -> bool:
+    """True when `op` accepts operands of `dtype`."""
+    try:
+        op.infer([((), dtype)] * op.arity, {})
+    except GraphcError:
+        return False
+    return True
+
+
 def _checked(op: str, fn, arg):
     """fn(arg), with a dtype or device error naming `op` and the user's line."""
     try:
@@ -335,13 +411,29 @@ def _value_or_none(t: object) -> np.ndarray | None:
     return np.asarray(t)
 
 
+def static_value(t: Tensor) -> np.ndarray:
+    """The value of a tensor used as a shape, size or bound (inside a trace: read, and checked at replays)."""
+    return State.tracing.read_value(t) if State.tracing is not None else t.numpy()
+
+
+def static_scalar(x) -> object:
+    """A Python number given as a number or a one-element Tensor."""
+    return static_value(x).reshape(-1)[0].item() if isinstance(x, Tensor) else x
+
+
+def _static_or_array(t: object) -> np.ndarray:
+    """The value of an index mask or slice bound (a tensor's is read as a static value)."""
+    return static_value(t) if isinstance(t, Tensor) else np.asarray(t)
+
+
 def _ints(shape) -> tuple[int | Dim, ...]:
-    """A shape or axis list given as an int, a sequence or a Tensor, as a tuple of ints (symbolic sizes kept)."""
+    """A shape or axis list given as an int, a sequence (of ints, symbolic sizes or one-element Tensors) or a
+    Tensor, as a tuple of ints (symbolic sizes kept)."""
     if isinstance(shape, Tensor):
-        shape = shape.tolist()
+        shape = static_value(shape).reshape(-1).tolist()
     if isinstance(shape, (int, np.integer, Dim)):
         shape = (shape,)
-    return tuple(s if isinstance(s, Dim) else int(s) for s in shape)
+    return tuple(s if isinstance(s, Dim) else int(static_scalar(s)) for s in shape)
 
 
 def _reshape_target(shape: tuple[int, ...], size: int, target) -> tuple[int, ...]:
@@ -369,9 +461,13 @@ def apply(opname: str, inputs: Sequence[Tensor], attrs: dict | None = None, devi
         return State.tracing.apply(op, inputs, attrs, device)
     dev = inputs[0]._device if inputs else get_device(device)
     for t in inputs:
-        if t._device is not dev and t._device != dev:
-            raise DeviceError(f"{opname}: operands are on different devices {dev} and {t._device} "
-                              f"(at {user_location()})")
+        if t._device is not dev or t._data is None:
+            if t._data is None:   # a symbolic trace's tensor used outside its trace (exclude_from_trace)
+                raise TraceError(f"{opname}: a tensor of a symbolic trace has no value outside the trace "
+                                 f"(at {user_location()})")
+            if t._device != dev:
+                raise DeviceError(f"{opname}: operands are on different devices {dev} and {t._device} "
+                                  f"(at {user_location()})")
     outs = run_eager(op, [t._data for t in inputs], attrs, dev.xp)
     tensors = [Tensor._wrap(a, dev) for a in outs]
     for tape in State.tapes:
@@ -406,6 +502,8 @@ def cast(t: Tensor, dtype) -> Tensor:
 
 def binary(opname: str, a, b, float_result: bool = False) -> Tensor:
     """Elementwise binary op with MegEngine's promotion of tensors and Python scalars."""
+    if a is None or b is None:
+        raise GraphcTypeError(f"{opname}: the operand is None and is not supported. (at {user_location()})")
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             b = as_tensor(b)

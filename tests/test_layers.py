@@ -35,7 +35,9 @@ def modules() -> dict[str, Path]:
 
 def layer(name: str) -> int:
     """0 the IR (and the configuration), 1 passes, 2 runtime, 3 the front end."""
-    if name in ("graphc", "graphc.config") or name.startswith("graphc.ir"):
+    # graphc.tensor: the lazy module graphc/__init__.py registers (`from graphc.tensor import Tensor`); it loads
+    # graphc.tensors only when a name is taken from it.
+    if name in ("graphc", "graphc.config", "graphc.tensor") or name.startswith("graphc.ir"):
         return 0
     if name.startswith("graphc.passes"):
         return 1

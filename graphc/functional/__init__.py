@@ -1,15 +1,18 @@
-"""graphc.functional (F): MegEngine's functional API."""
+"""graphc.functional (F): MegEngine's functional API; MegEngine's submodules elemwise, loss, math and nn too."""
 import importlib
 
-from . import nn
-from .creation import arange, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like
-from .elementwise import (
+from . import elemwise, loss, math, nn
+from .creation import arange, copy, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like
+from .elemwise import (
     abs,
     acos,
+    acosh,
     add,
     asin,
+    asinh,
     atan,
     atan2,
+    atanh,
     ceil,
     clip,
     cos,
@@ -24,6 +27,8 @@ from .elementwise import (
     gelu,
     greater,
     greater_equal,
+    hsigmoid,
+    hswish,
     isinf,
     isnan,
     leaky_relu,
@@ -31,6 +36,7 @@ from .elementwise import (
     less_equal,
     log,
     log1p,
+    logaddexp,
     logical_and,
     logical_not,
     logical_or,
@@ -44,6 +50,7 @@ from .elementwise import (
     not_equal,
     pow,
     relu,
+    relu6,
     round,
     sigmoid,
     sign,
@@ -58,16 +65,20 @@ from .elementwise import (
     tanh,
     where,
 )
-from .indexing import getitem, setitem
+from .indexing import cond_take, getitem, setitem
 from .linalg import dot, linear, matmul
-from .nn import dropout, embedding, logsoftmax, one_hot, softmax
+from .math import argsort, matinv, normalize, sort, topk
+from .nn import dropout, embedding, indexing_one_hot, logsoftmax, one_hot, prelu, softmax
 from .reduction import argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var
 from .shape import (
     broadcast_to,
     concat,
+    cumsum,
+    diag,
     expand_dims,
     flatten,
     gather,
+    meshgrid,
     pad,
     repeat,
     reshape,
@@ -76,22 +87,27 @@ from .shape import (
     split,
     squeeze,
     stack,
+    swapaxes,
     tile,
     transpose,
 )
 
-__all__ = ["abs", "acos", "add", "arange", "argmax", "argmin", "asin", "atan", "atan2", "broadcast_to",
-           "ceil", "clip", "concat", "cos", "cosh", "creation", "div", "dot", "dropout", "elementwise",
-           "embedding", "equal", "erf", "exp", "expand_dims", "expm1", "eye", "flatten", "floor",
-           "floor_div", "full", "full_like", "gather", "gelu", "getitem", "greater", "greater_equal",
-           "indexing", "isinf", "isnan", "leaky_relu", "less", "less_equal", "linalg", "linear", "linspace",
-           "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "logsigmoid",
-           "logsoftmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mod", "mul",
-           "neg", "nn", "norm", "not_equal", "one_hot", "ones", "ones_like", "pad", "pow", "prod",
-           "reduction", "relu", "repeat", "reshape", "roll", "round", "scatter", "setitem", "shape",
-           "sigmoid", "sign", "silu", "sin", "sinh", "softmax", "softplus", "split", "sqrt", "square",
-           "squeeze", "stack", "std", "sub", "sum", "tan", "tanh", "tile", "transpose", "var", "where",
-           "zeros", "zeros_like"]
+__all__ = ["abs", "acos", "acosh", "add", "arange", "argmax", "argmin", "argsort", "asin", "asinh", "atan",
+           "atan2", "atanh", "broadcast_to", "ceil", "clip", "concat", "cond_take", "copy", "cos", "cosh", "cumsum",
+           "diag", "div", "dot", "dropout", "elemwise", "embedding", "equal", "erf", "exp", "expand_dims", "expm1",
+           "eye", "flatten", "floor", "floor_div", "full", "full_like", "gather", "gelu", "getitem", "greater",
+           "greater_equal", "hsigmoid", "hswish", "indexing_one_hot", "isinf", "isnan", "leaky_relu", "less",
+           "less_equal", "linear", "linspace", "log", "log1p", "logaddexp", "logical_and", "logical_not",
+           "logical_or", "logical_xor", "logsigmoid", "logsoftmax", "logsumexp", "loss", "math", "matinv",
+           "matmul", "max", "maximum", "mean", "meshgrid", "min", "minimum", "mod", "mul", "neg", "nn", "norm",
+           "normalize", "not_equal", "one_hot", "ones", "ones_like", "pad", "pow", "prelu", "prod", "relu",
+           "relu6", "repeat", "reshape", "roll", "round", "scatter", "setitem", "sigmoid", "sign", "silu", "sin",
+           "sinh", "softmax", "softplus", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub",
+           "sum", "swapaxes", "tan", "tanh", "tile", "topk", "transpose", "var", "where", "zeros", "zeros_like"]
+
+
+def __dir__() -> list[str]:   # tab completion shows the API, not the modules it is built from
+    return __all__
 
 
 def __getattr__(name: str) -> object:

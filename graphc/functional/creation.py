@@ -1,11 +1,13 @@
-"""Tensor creation: zeros, ones, full, arange, linspace, eye and the *_like forms."""
+"""Tensor creation: zeros, ones, full, arange, linspace, eye, the *_like forms and copy."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir.dtypes import as_dtype, float32
+from ..ir.errors import ShapeError
+from ..ir.location import user_location
 from ..ir.symbols import is_static
-from ..tensors import Tensor, _ints, apply1
+from ..tensors import Tensor, _ints, apply1, as_tensor, static_scalar
 
 
 def _make(arr: np.ndarray, dtype, device) -> Tensor:
@@ -51,19 +53,33 @@ def full_like(inp: Tensor, value) -> Tensor:
 
 
 def arange(start=0, stop=None, step=1, dtype="float32", device=None) -> Tensor:
-    """Evenly spaced values in [start, stop)."""
+    """Evenly spaced values in [start, stop); the bounds may be one-element Tensors."""
+    start, stop, step = (static_scalar(v) for v in (start, stop, step))
     if stop is None:
         start, stop = 0, start
     return _make(np.arange(start, stop, step, dtype=np.float64), dtype, device)
 
 
 def linspace(start, stop, num, dtype="float32", device=None) -> Tensor:
-    """num evenly spaced values from start to stop inclusive."""
+    """num evenly spaced values from start to stop inclusive; each may be a one-element Tensor."""
+    start, stop, num = (static_scalar(v) for v in (start, stop, num))
     return _make(np.linspace(start, stop, int(num)), dtype, device)
 
 
 def eye(N, M=None, dtype="float32", device=None) -> Tensor:
-    """An N x M matrix with ones on the diagonal."""
-    if isinstance(N, (tuple, list)):
-        N, M = N
-    return _make(np.eye(int(N), None if M is None else int(M)), dtype, device)
+    """An N x M matrix with ones on the diagonal (N may be a shape of one or two sizes)."""
+    if isinstance(N, (tuple, list)) or (isinstance(N, Tensor) and N.ndim):
+        dims = _ints(N)
+        if len(dims) not in (1, 2):
+            raise ShapeError(f"eye: shape must have one or two sizes, got {dims} (at {user_location()})")
+        N, M = dims if len(dims) == 2 else (dims[0], None)
+    N, M = int(static_scalar(N)), None if M is None else int(static_scalar(M))
+    return _make(np.eye(N, M), dtype, device)
+
+
+def copy(inp, device=None) -> Tensor:
+    """A copy of inp (on `device` when given)."""
+    x = as_tensor(inp)
+    if device is not None and x.device != device:
+        return x.to(device)
+    return apply1("copy", [x])

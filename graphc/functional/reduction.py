@@ -3,22 +3,20 @@ from __future__ import annotations
 
 import builtins
 
-import numpy as np
-
 from ..ir.dtypes import float_of
-from ..ir.errors import AxisError, GraphcTypeError, with_context
+from ..ir.errors import ArgumentError, AxisError, GraphcTypeError, with_context
 from ..ir.location import user_location
 from ..ir.ops.common import normalize_axes
 from ..tensors import Tensor, apply1, as_tensor, cast
-from .elementwise import abs, exp, log, sqrt
+from .elemwise import abs, exp, log, sqrt
 from .shape import squeeze
 
 
 def _axes(name: str, x: Tensor, axis) -> tuple[int, ...]:
     try:
         return normalize_axes(axis, x.ndim)
-    except AxisError as e:
-        raise with_context(AxisError(f"{e} (shape {x.shape})"), name, user_location()) from None
+    except (AxisError, ArgumentError) as e:
+        raise with_context(type(e)(f"{e} (shape {x.shape})"), name, user_location()) from None
 
 
 def sum(inp, axis=None, keepdims: bool = False) -> Tensor:
@@ -48,8 +46,11 @@ def prod(inp, axis=None, keepdims: bool = False) -> Tensor:
 
 def _arg(name: str, x, axis, keepdims: bool) -> Tensor:
     x = as_tensor(x)
-    if axis is not None and not isinstance(axis, (int, np.integer)):
-        raise AxisError(f"{name}: axis must be an int or None, got {axis!r} (at {user_location()})")
+    if isinstance(axis, (list, tuple)):
+        # As MegEngine: one axis after another, the last first; each step indexes the previous one's result.
+        for a in reversed(_axes(name, x, axis)):
+            x = apply1(name, [x], axis=(a,), keepdims=bool(keepdims))
+        return x
     return apply1(name, [x], axis=_axes(name, x, axis), keepdims=bool(keepdims))
 
 

@@ -1,11 +1,13 @@
-"""Shape functions: reshape, flatten, transpose, broadcast_to, expand_dims, squeeze, concat, stack,
-split, gather, scatter, repeat, tile, roll, pad."""
+"""Shape functions: reshape, flatten, transpose, swapaxes, broadcast_to, expand_dims, squeeze, concat, stack,
+split, gather, scatter, repeat, tile, roll, pad, diag, meshgrid, cumsum."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..ir.dtypes import int32, promote
-from ..ir.errors import AxisError, GraphcError, ShapeError, with_context
+from ..ir.errors import ArgumentError, AxisError, GraphcError, ShapeError, with_context
 from ..ir.location import user_location
 from ..ir.ops.common import normalize_axes, normalize_axis
 from ..tensors import Tensor, _ints, apply1, as_tensor, cast
@@ -39,8 +41,15 @@ def transpose(inp, pattern) -> Tensor:
 
 
 def broadcast_to(inp, shape) -> Tensor:
-    """Broadcast to a shape (NumPy rules)."""
+    """Broadcast to a shape (NumPy rules); a None size keeps the input's size there (aligned from the end)."""
     x = as_tensor(inp)
+    sizes = list(shape) if isinstance(shape, (list, tuple)) else None
+    if sizes is not None and any(s is None for s in sizes):
+        lead = len(sizes) - x.ndim
+        if any(s is None and i < lead for i, s in enumerate(sizes)):
+            _fail("broadcast_to", ShapeError(f"a None size in {tuple(sizes)} has no axis of shape {x.shape} "
+                                             "to keep"))
+        shape = [x.shape[i - lead] if s is None else s for i, s in enumerate(sizes)]
     shape = _ints(shape)
     return x if shape == x.shape else apply1("broadcast_to", [x], shape=shape)
 
@@ -179,10 +188,95 @@ def roll(inp, shift, axis=None) -> Tensor:
     return apply1("roll", [x], shift=shifts, axis=axes)
 
 
+_PAD_MODES = {"constant": "constant", "edge": "edge", "replicate": "edge", "reflect": "reflect"}
+
+
 def pad(src, pad_width, mode: str = "constant", constant_value: float = 0.0) -> Tensor:
-    """Pad with a constant; pad_width holds a (before, after) pair per axis."""
+    """Pad each axis by a (before, after) pair: with a constant, the edge values ("edge", MegEngine's
+    "REPLICATE"), or their mirror image without the edge ("reflect"); MegEngine's upper-case names too."""
     x = as_tensor(src)
-    if mode != "constant":
-        _fail("pad", ShapeError(f"mode {mode!r} is not supported (only 'constant')"))
+    kind = _PAD_MODES.get(str(mode).lower())
+    if kind is None:
+        _fail("pad", ArgumentError(f"mode {mode!r} is not one of constant, edge (replicate), reflect"))
     pw = tuple((int(a), int(b)) for a, b in pad_width)
-    return apply1("pad", [x], pad_width=pw, value=float(constant_value))
+    if len(pw) != x.ndim:
+        _fail("pad", ShapeError(f"pad_width {pw} needs one (before, after) pair per axis of shape {x.shape}"))
+    if kind == "constant":
+        return apply1("pad", [x], pad_width=pw, value=float(constant_value))
+    # Edge and reflect padding are concatenations of slices of the input (their gradients are the slices'):
+    # axis by axis, the edge repeated or the values next to it in reverse order.
+    for axis, (a, b) in enumerate(pw):
+        n = x.shape[axis]
+        if kind == "reflect" and (a >= n or b >= n):
+            _fail("pad", ShapeError(f"reflect padding {(a, b)} of axis {axis} must be less than its size {n}"))
+        pre = (slice(None),) * axis
+        if kind == "edge":
+            parts = [broadcast_to(x[pre + (slice(0, 1),)], x.shape[:axis] + (a,) + x.shape[axis + 1:]), x,
+                     broadcast_to(x[pre + (slice(n - 1, n),)], x.shape[:axis] + (b,) + x.shape[axis + 1:])]
+        else:
+            stop = n - 2 - b if n - 2 - b >= 0 else None   # a negative stop would count from the end
+            parts = [x[pre + (slice(a, 0, -1),)], x, x[pre + (slice(n - 2, stop, -1),)]]
+        parts = [p for p in parts if p.shape[axis]]
+        x = concat(parts, axis) if len(parts) > 1 else x
+    return x
+
+
+def swapaxes(inp, axis1: int, axis2: int) -> Tensor:
+    """The tensor with two axes exchanged (a transpose)."""
+    x = as_tensor(inp)
+    try:
+        a, b = normalize_axis(axis1, x.ndim), normalize_axis(axis2, x.ndim)
+    except AxisError as err:
+        _fail("swapaxes", err)
+    perm = list(range(x.ndim))
+    perm[a], perm[b] = b, a
+    return x.transpose(perm)
+
+
+def cumsum(inp, axis: int) -> Tensor:
+    """Inclusive cumulative sum along axis (bool counts as int32)."""
+    x = as_tensor(inp)
+    try:
+        axis = normalize_axis(axis, x.ndim)
+    except AxisError as err:
+        _fail("cumsum", err)
+    return apply1("cumsum", [x], axis=axis)
+
+
+def diag(inp, k: int = 0) -> Tensor:
+    """A vector's diagonal matrix (its values on the k-th diagonal), or a matrix's k-th diagonal as a vector.
+
+    A composite: the positions are known from the shapes, so the diagonal is an indexing with constant
+    index arrays (a setitem into zeros for a vector); their gradients are the indexing's."""
+    x = as_tensor(inp)
+    k = int(k)
+    if x.ndim == 1:
+        n = x.shape[0] + abs(k)
+        i = np.arange(x.shape[0], dtype=np.int32)
+        rows, cols = (i, i + k) if k >= 0 else (i - k, i)
+        z = Tensor(np.zeros((n, n), x.dtype), device=x.device)
+        return z._with_item((rows, cols), x)
+    if x.ndim != 2:
+        _fail("diag", ShapeError(f"needs a vector or a matrix, got shape {x.shape}"))
+    rows, cols = x.shape
+    length = max(0, min(rows, cols - k) if k >= 0 else min(rows + k, cols))
+    i = np.arange(length, dtype=np.int32)
+    return x[(i, i + k) if k >= 0 else (i - k, i)]
+
+
+def meshgrid(*inputs, indexing: str = "xy") -> list[Tensor]:
+    """Coordinate grids from 1-d tensors ("xy": the first two axes swapped, as NumPy's meshgrid)."""
+    xs = [as_tensor(t) for t in (inputs[0] if len(inputs) == 1 and isinstance(inputs[0], (list, tuple))
+                                 else inputs)]
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r} (at {user_location()})")
+    shape = [t.size for t in xs]
+    if indexing == "xy" and len(xs) > 1:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for i, t in enumerate(xs):
+        j = (1 - i if i < 2 else i) if indexing == "xy" and len(xs) > 1 else i
+        view = [1] * len(xs)
+        view[j] = t.size
+        out.append(broadcast_to(t.reshape(view), tuple(shape)))
+    return out

@@ -1,19 +1,24 @@
-"""The graphc exception hierarchy: each error is also the matching built-in exception."""
+"""The graphc exception hierarchy: each error is also the built-in exception MegEngine raises for the same
+mistake (its C++ core raises RuntimeError for shape, axis, dtype and device errors, so those are
+RuntimeErrors too), and `except graphc.GraphcError` catches all of them.
+
+Tracebacks name the classes as `graphc.ShapeError` (they are exported there); GraphcTypeError prints as
+the plain `TypeError` MegEngine's tutorial shows."""
 
 
 class GraphcError(Exception):
     """Base class of every error graphc raises on purpose."""
 
 
-class ShapeError(GraphcError, ValueError):
+class ShapeError(GraphcError, ValueError, RuntimeError):
     """Operand shapes do not fit the operation."""
 
 
-class DTypeError(GraphcError, TypeError):
+class DTypeError(GraphcError, TypeError, RuntimeError):
     """An operand's dtype is not accepted by the operation."""
 
 
-class AxisError(GraphcError, IndexError):
+class AxisError(GraphcError, IndexError, RuntimeError):
     """An axis is out of range for the operand's rank."""
 
 
@@ -21,7 +26,7 @@ class GraphcIndexError(GraphcError, IndexError):
     """An index is out of range."""
 
 
-class DeviceError(GraphcError, ValueError):
+class DeviceError(GraphcError, ValueError, RuntimeError):
     """An unknown device, or operands on different devices."""
 
 
@@ -29,12 +34,17 @@ class GraphcTypeError(GraphcError, TypeError):
     """An argument of the wrong Python type."""
 
 
+class ArgumentError(GraphcError, ValueError, AssertionError):
+    """An argument value refused where MegEngine asserts (the same axis twice, attaching an integer tensor,
+    no bound given to clip): a ValueError, and an AssertionError as MegEngine's."""
+
+
 class GradError(GraphcError, RuntimeError):
     """Misuse of GradManager (backward outside recording, twice, nothing recorded)."""
 
 
 class TraceError(GraphcError, RuntimeError):
-    """Something that cannot happen inside a traced function."""
+    """Something that cannot happen inside a traced function, or a checked trace that no longer matches."""
 
 
 class PlanFormatError(GraphcError, ValueError):
@@ -55,6 +65,14 @@ class CollectiveMismatch(CollectiveError):
 
 class RemoteRankError(CollectiveError):
     """Another rank of the process group raised or died while this one waited for it."""
+
+
+for _cls in (GraphcError, ShapeError, DTypeError, AxisError, GraphcIndexError, DeviceError, ArgumentError,
+             GradError, TraceError, PlanFormatError, CollectiveError, CollectiveTimeout, CollectiveMismatch,
+             RemoteRankError):
+    _cls.__module__ = "graphc"
+# Python prints an exception as `module.qualname: message` unless the module is builtins.
+GraphcTypeError.__module__, GraphcTypeError.__qualname__ = "builtins", "TypeError"
 
 
 def with_context(err: GraphcError, op: str, loc: str | None) -> GraphcError:

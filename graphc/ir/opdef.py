@@ -76,7 +76,8 @@ class OpDef:
     """An op: name, family, shape/dtype inference, kernel, gradient rule, schema and fusion pieces."""
 
     name: str
-    family: str                  # elementwise | reduce | shape | index | linalg | nn | random | fused | collective
+    family: str                  # elementwise | reduce | scan | sort | shape | index | linalg | nn | random | fused
+                                 # | collective
     infer: Infer
     kernel: Kernel
     vjp: Vjp | None = None       # None: not differentiable

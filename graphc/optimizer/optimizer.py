@@ -181,7 +181,7 @@ class Optimizer:
 
 def _what_changed(i: int, group: dict, old: dict) -> str | None:
     """Why parameter group i no longer matches its traced copy; None when only lr changed."""
-    for k in group.keys() | old.keys():
-        if k not in ("params", "lr") and group.get(k) != old.get(k):
+    for k in group.keys() | old.keys():   # initial_lr: a scheduler's note, which the step does not read
+        if k not in ("params", "lr", "initial_lr") and group.get(k) != old.get(k):
             return f"hyper-parameter {k!r} of parameter group {i} changed from {old.get(k)!r} to {group.get(k)!r}"
     return None

@@ -49,7 +49,7 @@ def make_test_vector(graph: Graph, inputs: Sequence[np.ndarray], state_arrays: S
                      opt_level: int = 3, plan: Plan | None = None) -> TestVector:
     """Inputs and the results a plan of `graph` gives for them (on the CPU unless `plan` is given)."""
     plan = plan or compile_graph(graph, opt_level, "cpu", Signature.of(graph, len(inputs)))
-    ins = [np.ascontiguousarray(a) for a in inputs]
+    ins = [np.ascontiguousarray(a).reshape(np.shape(a)) for a in inputs]   # ascontiguousarray makes 0-d 1-d
     return ins, run_plan(plan, ins, state_arrays)
 
 

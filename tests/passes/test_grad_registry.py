@@ -88,8 +88,13 @@ for op, x in [("neg", U(6)), ("abs", away((2, 3))), ("exp", U((2, 3))), ("log", 
               ("tanh", U((2, 3))), ("sinh", U((2, 3))), ("cosh", U((2, 3))), ("asin", U((2, 3), -0.8, 0.8)),
               ("acos", U((2, 3), -0.8, 0.8)), ("atan", U((2, 3))), ("erf", U((2, 3))),
               ("sigmoid", U((2, 3), -4, 4)), ("softplus", U((2, 3), -4, 4)), ("logsigmoid", U((2, 3), -4, 4)),
-              ("gelu", U((2, 3), -3, 3)), ("silu", U((2, 3), -3, 3)), ("relu", away((2, 3), 0.1))]:
+              ("gelu", U((2, 3), -3, 3)), ("silu", U((2, 3), -3, 3)), ("relu", away((2, 3), 0.1)),
+              ("asinh", U((2, 3))), ("acosh", U((2, 3), 1.2, 3)), ("atanh", U((2, 3), -0.8, 0.8)),
+              ("copy", U((2, 3)))]:
     CASES.append(_unary(op, x))
+# The hard activations away from their kinks at -3 and 3: each side of both, and the middle.
+HARD = np.array([[-4.4, -3.3, -2.7, -0.6], [0.4, 2.6, 3.4, 5.0]])
+CASES += [Case("hswish", [HARD]), Case("hsigmoid", [HARD])]
 CASES += [Case("neg", [U(())], label="scalar"), Case("exp", [U(())], label="scalar")]
 CASES += [
     Case("leaky_relu", [away((2, 3), 0.1)], {"slope": 0.01}),
@@ -109,6 +114,7 @@ for sa, sb in BROADCAST:
     CASES.append(Case("div", [U(sa), away(sb, 0.5)], label=label))
     CASES.append(Case("pow", [U(sa, 0.5, 2), U(sb, -1.5, 1.5)], label=label))
     CASES.append(Case("atan2", [away(sa, 0.3), away(sb, 0.3)], label=label))
+    CASES.append(Case("logaddexp", [U(sa), U(sb)], label=label))
     CASES.append(Case("maximum", list(_minmax_operands(sa, sb)), label=label))
     CASES.append(Case("minimum", list(_minmax_operands(sa, sb)), label=label))
 for sa, sb in [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 3), ())]:
@@ -130,7 +136,30 @@ CASES += [
     Case("matmul", [U((1, 2, 3)), U((4, 3, 2))], {"transpose_a": False, "transpose_b": False}, "batch-bcast"),
     Case("matmul", [U((2, 3, 2)), U((1, 4, 3))], {"transpose_a": True, "transpose_b": True}, "batch-t"),
     Case("vdot", [U(5), U(5)]),
+    # Well conditioned: the identity plus a small perturbation.
+    Case("matinv", [np.eye(3) + U((3, 3), -0.3, 0.3)]),
+    Case("matinv", [np.eye(2) + U((2, 2, 2), -0.3, 0.3)], label="batched"),
 ]
+# ---- sorting and scans -------------------------------------------------------------------------------------
+CASES += [
+    Case("sort", [distinct((3, 5))], {"axis": 1, "descending": False}),
+    Case("sort", [distinct((4, 3))], {"axis": 0, "descending": True}, "axis0-descending"),
+    Case("topk", [distinct((3, 6))], {"k": 2, "descending": True, "kth_only": False, "no_sort": False}),
+    Case("topk", [distinct((6,))], {"k": 3, "descending": False, "kth_only": True, "no_sort": False}, "kth"),
+    Case("cumsum", [U((3, 4))], {"axis": 1}),
+    Case("cumsum", [U((3, 4))], {"axis": 0}, "axis0"),
+]
+
+
+def _ctc_case(padded: bool) -> Case:
+    """Probabilities (T=5, N=2, C=4) with labels that fit: (1, 2) in 5 steps and (3, 3) in 4."""
+    pred = rng.dirichlet(np.ones(4), size=(5, 2))
+    label = idx([[1, 2], [3, 3]]) if padded else idx([1, 2, 3, 3])
+    return Case("ctc_loss", [pred, idx([5, 4]), label, idx([2, 2])], {"blank": 0, "padded": padded},
+                "padded" if padded else "")
+
+
+CASES += [_ctc_case(False), _ctc_case(True)]
 # ---- reductions --------------------------------------------------------------------------------------------
 for axis, keep in [((0, 1, 2), False), ((1,), False), ((0, 2), True), ((2,), True)]:
     label = f"{axis}{'k' if keep else ''}"

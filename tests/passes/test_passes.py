@@ -58,9 +58,14 @@ def test_cse_merges_duplicates_commutative_and_constants():
     assert ops(h).count("mul") == 1 and ops(h).count("exp") == 1
 
 
+def _draw(like):
+    """A uniform draw from a constant key (the same key both times: only the random flag keeps them apart)."""
+    key = const(np.array([7, 0], np.int32), np.dtype(np.int32))
+    return emit("uniform", [key], shape=like.shape, low=0.0, high=1.0)
+
+
 def test_cse_never_merges_random_ops():
-    g = make(lambda x: [emit("add", [emit("uniform", [], shape=(3,)), x]),
-                        emit("add", [emit("uniform", [], shape=(3,)), x])], ((3,), F32))
+    g = make(lambda x: [emit("add", [_draw(x), x]), emit("add", [_draw(x), x])], ((3,), F32))
     h = g.copy()
     cse(h)
     verify(h)
@@ -91,7 +96,7 @@ def _c(like, value):
 
 def test_fold_keeps_random_ops_and_broadcasts():
     def fn(x):
-        u = emit("uniform", [], shape=(3,))
+        u = _draw(x)
         b = emit("broadcast_to", [_c(x, 1.0)], shape=(3,))
         return emit("add", [emit("add", [x, u]), b])
     g = make(fn, ((3,), F32))

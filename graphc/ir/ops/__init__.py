@@ -1,2 +1,2 @@
 """Op definitions by family; importing this package fills the registry."""
-from . import collective, elementwise, fused, linalg, nn, reduce, shape  # noqa: F401
+from . import collective, elementwise, fused, linalg, nn, reduce, scan, shape, sort  # noqa: F401

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import AxisError, DTypeError, ShapeError
+from ..errors import ArgumentError, AxisError, DTypeError, ShapeError
 from ..graph import Shape, Value, const, emit
 from ..symbols import assume
 
@@ -44,12 +44,14 @@ def normalize_axis(axis: int, ndim: int) -> int:
 
 
 def normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
-    """Sorted, de-duplicated axes from None, an int or a sequence."""
+    """Sorted axes from None, an int or a sequence; the same axis twice is an error (as in MegEngine)."""
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, (list, tuple)):
-        axes = tuple(sorted({normalize_axis(a, ndim) for a in axis}))
-        return axes
+        axes = [normalize_axis(a, ndim) for a in axis]
+        if len(set(axes)) != len(axes):
+            raise ArgumentError(f"axis {tuple(axis)} names the same axis twice for a tensor of rank {ndim}")
+        return tuple(sorted(axes))
     return (normalize_axis(axis, ndim),)
 
 
@@ -80,6 +82,15 @@ def sum_to(g: Value, shape: Shape) -> Value:
     if g.shape != shape:
         g = emit("reshape", [g], shape=shape)
     return g
+
+
+def add_at(xp, out, idx, vals) -> None:
+    """out[idx] += vals, accumulating over repeated indices."""
+    if hasattr(xp.add, "at"):      # NumPy, and CuPy >= 13
+        xp.add.at(out, idx, vals)
+    else:
+        import cupyx
+        cupyx.scatter_add(out, idx, vals)
 
 
 def zeros(shape: Shape, dtype: np.dtype) -> Value:

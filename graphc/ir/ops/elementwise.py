@@ -156,6 +156,22 @@ def _identity(xp, x, out=None):
     return x
 
 
+def _copy(xp, x, out=None):
+    if out is None:
+        return x.copy()
+    xp.copyto(out, x)
+    return out
+
+
+def _hswish(xp, x, out=None):
+    # As MegEngine and NumPy's reference: x * min(max(x + 3, 0), 6) / 6, in that order of rounding.
+    return (x * xp.minimum(xp.maximum(x + x.dtype.type(3), 0), 6) / x.dtype.type(6)).astype(x.dtype, copy=False)
+
+
+def _hsigmoid(xp, x, out=None):
+    return (xp.minimum(xp.maximum(x + x.dtype.type(3), 0), 6) / x.dtype.type(6)).astype(x.dtype, copy=False)
+
+
 # ---- one operand ---------------------------------------------------------------------------------
 
 unary("neg", "negative", "(-{0})", _u(lambda x, y, dy: -dy), "num")
@@ -178,6 +194,9 @@ unary("cosh", "cosh", "cosh({0})", _u(lambda x, y, dy: dy * emit("sinh", [x])))
 unary("asin", "arcsin", "asin({0})", _u(lambda x, y, dy: dy / emit("sqrt", [1.0 - x * x])))
 unary("acos", "arccos", "acos({0})", _u(lambda x, y, dy: -(dy / emit("sqrt", [1.0 - x * x]))))
 unary("atan", "arctan", "atan({0})", _u(lambda x, y, dy: dy / (x * x + 1.0)))
+unary("asinh", "arcsinh", "asinh({0})", _u(lambda x, y, dy: dy / emit("sqrt", [x * x + 1.0])))
+unary("acosh", "arccosh", "acosh({0})", _u(lambda x, y, dy: dy / emit("sqrt", [x * x - 1.0])))
+unary("atanh", "arctanh", "atanh({0})", _u(lambda x, y, dy: dy / (1.0 - x * x)))
 unary("erf", None, "erf({0})",
       _u(lambda x, y, dy: dy * emit("exp", [-(x * x)]) * (2.0 / math.sqrt(math.pi))), kernel=_erf)
 unary("sigmoid", None, "(1/(1+exp(-{0})))", _u(lambda x, y, dy: dy * y * (1.0 - y)), kernel=_sigmoid)
@@ -193,6 +212,15 @@ unary("silu", None, "({0}/(1+exp(-{0})))",
       _u(lambda x, y, dy: dy * (lambda s: s * (1.0 + x * (1.0 - s)))(emit("sigmoid", [x]))), kernel=_silu)
 unary("relu", None, CExpr("(({0}) < 0 ? (T)0 : ({0}))", "(({0}) > 0 ? ({0}) : 0)"),
       _u(lambda x, y, dy: dy * _mask(emit("greater", [x, const(0, x.dtype)]), x.dtype)), "num", kernel=_relu)
+# hswish(x) = x * relu6(x + 3) / 6 and hsigmoid(x) = relu6(x + 3) / 6, MegEngine's hard activations.
+# Comparisons rather than fmin/fmax keep NaN (as the NumPy kernel does).
+unary("hswish", None, "({0} <= (T)-3 ? (T)0 : {0} >= (T)3 ? {0} : {0}*({0}+(T)3)/(T)6)",
+      _u(lambda x, y, dy: dy * _mask(emit("greater", [x, const(-3, x.dtype)]), x.dtype)
+         * where(emit("less", [x, const(3, x.dtype)]), x * (1 / 3) + 0.5, const(1, x.dtype))), kernel=_hswish)
+unary("hsigmoid", None, "({0} <= (T)-3 ? (T)0 : {0} >= (T)3 ? (T)1 : ({0}+(T)3)/(T)6)",
+      _u(lambda x, y, dy: dy * _mask(emit("logical_and", [emit("greater", [x, const(-3, x.dtype)]),
+                                                            emit("less", [x, const(3, x.dtype)])]), x.dtype)
+         * (1 / 6)), kernel=_hsigmoid)
 unary("sign", None, "(({0}>0)-({0}<0))", None, "num", kernel=_sign)
 unary("floor", "floor", CExpr("floor({0})", _SAME), None)
 unary("ceil", "ceil", CExpr("ceil({0})", _SAME), None)
@@ -200,6 +228,8 @@ unary("round", None, CExpr("round({0})", _SAME), None, kernel=_round)
 unary("isnan", "isnan", CExpr("isnan({0})", _NOT_FLOAT), None, "test")
 unary("isinf", "isinf", CExpr("isinf({0})", _NOT_FLOAT), None, "test")
 unary("logical_not", "logical_not", "(!{0})", None, "bool")
+# A copy (MegEngine's F.copy): values are immutable in the graph, so it is an identity the gradient passes.
+unary("copy", None, "{0}", _u(lambda x, y, dy: dy), "any", kernel=_copy)
 # A gradient barrier until autodiff has run; fusion leaves it alone so the barrier stays visible.
 unary("stop_gradient", None, "{0}", None, "any", kernel=_identity, fusable=False)
 
@@ -298,6 +328,11 @@ binary("maximum", "maximum", CExpr("(({0}) < ({1}) || ({1}) != ({1}) ? ({1}) : (
 binary("minimum", "minimum", CExpr("(({0}) > ({1}) || ({1}) != ({1}) ? ({1}) : ({0}))",
                                    "(({0}) < ({1}) ? ({0}) : ({1}))"),
        _b(_minmax_rule("less_equal")), commutative=True)
+# log(exp(a) + exp(b)) without overflow; equal operands (infinities included) give a + log 2.
+binary("logaddexp", "logaddexp",
+       "(({0}) == ({1}) ? ({0}) + (T)0.6931471805599453 : (({0}) > ({1}) ? ({0}) : ({1})) "
+       "+ log1p(exp(-fabs(({0}) - ({1})))))",
+       _b(lambda a, b, y, dy: (dy * emit("exp", [a - y]), dy * emit("exp", [b - y]))), "float", commutative=True)
 binary("atan2", "arctan2", "atan2({0},{1})",
        _b(lambda a, b, y, dy: (lambda r: (dy * b / r, -(dy * a / r)))(a * a + b * b)), "float")
 for _name, _uf, _sym in (("equal", "equal", "=="), ("not_equal", "not_equal", "!="), ("less", "less", "<"),

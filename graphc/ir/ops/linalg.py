@@ -83,3 +83,21 @@ def _vdot_vjp(ins, outs, douts, attrs):
 
 register(OpDef("vdot", "linalg", _infer_vdot, lambda xp, a, b: xp.dot(a, b), _vdot_vjp, arity=2,
                commutative=True))
+
+
+def _infer_matinv(types, attrs):
+    (shape, d), = types
+    if d.kind != "f":
+        raise DTypeError(f"needs a floating-point operand, got {d}")
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ShapeError(f"needs square matrices (shape (..., n, n)), got shape {shape}")
+    return [(shape, d)]
+
+
+def _matinv_vjp(ins, outs, douts, attrs):
+    # d(A^-1) = -A^-1 dA A^-1, so dA = -(A^-T) dY (A^-T).
+    y = outs[0]
+    return [-_mm(_mm(y, douts[0], True, False), y, False, True)]
+
+
+register(OpDef("matinv", "linalg", _infer_matinv, lambda xp, x: xp.linalg.inv(x), _matinv_vjp))

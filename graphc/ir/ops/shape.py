@@ -9,7 +9,7 @@ from ..errors import DTypeError, GraphcIndexError, ShapeError
 from ..graph import const, emit
 from ..opdef import OpDef, register
 from ..symbols import assume, prod, quotient, same
-from .common import broadcast_shapes, sum_to, zeros
+from .common import add_at, broadcast_shapes, sum_to, zeros
 
 # ---- reshape / broadcast / transpose -----------------------------------------------------------
 
@@ -232,15 +232,6 @@ def _infer_setitem(types, attrs):
     return [(shape, d)]
 
 
-def _add_at(xp, out, idx, vals) -> None:
-    """out[idx] += vals, accumulating over repeated indices."""
-    if hasattr(xp.add, "at"):      # NumPy, and CuPy >= 13
-        xp.add.at(out, idx, vals)
-    else:
-        import cupyx
-        cupyx.scatter_add(out, idx, vals)
-
-
 def _assign_last(xp, out, idx, vals) -> None:
     """out[idx] = vals where the last of repeated indices wins (as MegEngine), on every array module.
 
@@ -262,7 +253,7 @@ def _setitem(xp, x, v, *arrays, spec, accumulate):
     out = x.copy()
     idx = build_index(spec, arrays)
     if accumulate:
-        _add_at(xp, out, idx, xp.broadcast_to(v, out[idx].shape))
+        add_at(xp, out, idx, xp.broadcast_to(v, out[idx].shape))
     elif arrays:
         _assign_last(xp, out, idx, v)
     else:
@@ -341,7 +332,7 @@ def _scatter(xp, x, index, src, axis, accumulate):
     idx = _along(xp, index, axis)
     src = src[tuple(slice(0, n) for n in index.shape)]
     if accumulate:
-        _add_at(xp, out, idx, src)
+        add_at(xp, out, idx, src)
     else:
         _assign_last(xp, out, idx, src)
     return out

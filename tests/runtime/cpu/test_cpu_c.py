@@ -67,6 +67,8 @@ def test_every_c_expressible_op_matches_reference(name, dtype):
     arrays = [(rng.random(4096) * 1.6 - 0.8).astype(dtype) for _ in range(n_in)]
     if name in ("log", "sqrt", "log1p", "pow"):
         arrays = [np.abs(a) + 0.1 for a in arrays]
+    if name == "acosh":   # defined from 1 on
+        arrays = [a + 1.9 for a in arrays]
     # libmvec's vector functions are within a few ulp.
     compare(node, arrays, rtol=2e-6 if dtype == np.float32 else 1e-13, atol=1e-6 if dtype == np.float32 else 1e-13)
 

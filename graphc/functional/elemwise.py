@@ -1,8 +1,17 @@
-"""Elementwise functions (F.add ... F.where) with MegEngine's dtype promotion."""
+"""Elementwise functions (F.add ... F.where) with MegEngine's dtype promotion; MegEngine's module of them is
+`megengine.functional.elemwise`, whose names `__all__` lists."""
 from __future__ import annotations
 
 from ..ir.dtypes import bool_, float_of, promote, scalar_dtype
+from ..ir.errors import ArgumentError
+from ..ir.location import user_location
 from ..tensors import Tensor, apply1, as_tensor, binary, cast
+
+__all__ = ["abs", "acos", "acosh", "add", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "clip", "cos",
+           "cosh", "div", "equal", "exp", "expm1", "floor", "floor_div", "greater", "greater_equal", "less",
+           "less_equal", "log", "log1p", "logaddexp", "logical_and", "logical_not", "logical_or", "logical_xor",
+           "maximum", "minimum", "mod", "mul", "neg", "not_equal", "pow", "round", "sin", "sinh", "sqrt",
+           "square", "sub", "tan", "tanh"]
 
 
 def add(x, y) -> Tensor:
@@ -55,6 +64,11 @@ def atan2(y, x) -> Tensor:
     return binary("atan2", y, x, float_result=True)
 
 
+def logaddexp(x, y) -> Tensor:
+    """log(exp(x) + exp(y)), computed without overflow."""
+    return binary("logaddexp", x, y, float_result=True)
+
+
 def _unary_float(name: str):
     def f(x) -> Tensor:
         x = as_tensor(x)
@@ -75,6 +89,8 @@ def _unary(name: str):
 exp, log, log1p, expm1, sqrt = map(_unary_float, ("exp", "log", "log1p", "expm1", "sqrt"))
 sin, cos, tan, tanh, sinh, cosh = map(_unary_float, ("sin", "cos", "tan", "tanh", "sinh", "cosh"))
 asin, acos, atan, erf = map(_unary_float, ("asin", "acos", "atan", "erf"))
+asinh, acosh, atanh = map(_unary_float, ("asinh", "acosh", "atanh"))
+hswish, hsigmoid = map(_unary_float, ("hswish", "hsigmoid"))
 sigmoid, gelu, silu, softplus, logsigmoid = map(_unary_float, ("sigmoid", "gelu", "silu", "softplus",
                                                                "logsigmoid"))
 isnan, isinf = map(_unary_float, ("isnan", "isinf"))
@@ -97,17 +113,22 @@ def leaky_relu(inp, negative_slope: float = 0.01) -> Tensor:
     return apply1("leaky_relu", [as_tensor(inp)], slope=float(negative_slope))
 
 
+def relu6(x) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return clip(x, 0, 6)
+
+
 def clip(x, lower=None, upper=None) -> Tensor:
     """Clamp into [lower, upper]; either bound may be None; bounds may be tensors (broadcast)."""
     x = as_tensor(x)
     if lower is None and upper is None:
-        raise ValueError("clip: at least one of lower and upper must be given")
-    if any(isinstance(b, Tensor) and b.size != 1 for b in (lower, upper)):
+        raise ArgumentError(f"clip: at least one of lower and upper must be given (at {user_location()})")
+    if isinstance(lower, Tensor) or isinstance(upper, Tensor):
         # Elementwise bounds: min(max(x, lower), upper); ties keep the gradient on x, as MegEngine.
         r = x if lower is None else maximum(x, lower)
         return r if upper is None else minimum(r, upper)
     bounds = [b for b in (lower, upper) if b is not None]
-    d = promote(x.dtype, *(scalar_dtype(b.item() if isinstance(b, Tensor) else b, x.dtype) for b in bounds))
+    d = promote(x.dtype, *(scalar_dtype(b, x.dtype) for b in bounds))
     lo = None if lower is None else float(lower)
     hi = None if upper is None else float(upper)
     return apply1("clip", [cast(x, d)], lower=lo, upper=hi)
