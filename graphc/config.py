@@ -9,12 +9,12 @@ import os
 from dataclasses import dataclass
 
 
-def _int(name: str, default: int) -> int:
+def _int(name: str, default: int, least: int = 1) -> int:
     raw = os.environ.get(name, "")
     try:
-        return max(1, int(raw)) if raw else default
+        return max(least, int(raw)) if raw else default
     except ValueError:
-        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+        raise ValueError(f"{name} must be an integer of at least {least}, got {raw!r}") from None
 
 
 def _seconds(name: str, default: float) -> float:
@@ -42,6 +42,8 @@ class Config:
     pass_report: bool = False       # GRAPHC_PASS_REPORT=1: print each pass's time and node counts
     verify: bool = False            # GRAPHC_VERIFY=1: verify the graph after every pass
     trace_checked: bool = False     # GRAPHC_TRACE_CHECKED=1: traced functions run and are checked on every call
+    native_after: int = 16          # GRAPHC_NATIVE_AFTER: a small CPU plan's call from which it runs as one
+                                    # generated C function (runtime/cpu/native.py); 0: never
     inline_max: int = 1 << 15       # fused groups up to this many elements run as inline ufunc calls
     chunk: int = 32768              # elements per chunk of a chunked NumPy loop (a few such buffers fit in L2)
     parallel_min: int = 1 << 18     # elements from which a chunked NumPy loop splits across threads
@@ -66,7 +68,8 @@ class Config:
                    verify=env.get("GRAPHC_VERIFY") == "1",
                    dist_timeout=_seconds("GRAPHC_DIST_TIMEOUT", 300.0),
                    bucket_bytes=_int("GRAPHC_BUCKET_BYTES", 10 << 20), mpiexec=env.get("GRAPHC_MPIEXEC", ""),
-                   trace_checked=env.get("GRAPHC_TRACE_CHECKED") == "1")
+                   trace_checked=env.get("GRAPHC_TRACE_CHECKED") == "1",
+                   native_after=_int("GRAPHC_NATIVE_AFTER", 16, least=0))
 
 
 config = Config.from_env()

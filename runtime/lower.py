@@ -22,6 +22,7 @@ from .collective import Collectives
 from .cpu import blas, inline
 from .cpu.c_kernel import CFusedKernel, Unsupported
 from .cpu.chunked import FusedCPUKernel
+from .cpu.native import Tiered
 from .group import FusedGroup
 from .plan import Plan, Result, Signature
 from .sizes import Buffers, binding_lines, has_dims, source
@@ -227,7 +228,10 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     exec(compile(src, "<graphc plan>", "exec"), em.env)
     stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls, "collectives": len(colls),
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
-    return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"], cs)
+    plan = Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"], cs)
+    if device == "cpu" and cs is None and config.native_after > 0:
+        em.env["plan"] = Tiered(plan, em.env, g)   # the runner calls it; plan.fn stays the NumPy code until then
+    return plan
 
 
 def _node(em: _Emitter, n: OpNode, i: int, device: str) -> int:

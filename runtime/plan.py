@@ -64,6 +64,7 @@ class Plan:
         self.collectives = collectives              # what the plan exchanges with other processes
         self._step = None           # the captured StepGraph, or False once capture was refused
         self.replay_refused: str | None = None      # and why it was
+        self.tier = "numpy"         # "native" once a small CPU plan runs as one C function (runtime/cpu/native.py)
 
     def __call__(self, *arrays) -> tuple:
         return self.fn(*arrays)

@@ -53,7 +53,7 @@ def compiler() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def _flags() -> tuple[str, ...]:
-    base = ["-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC"]
+    base = ["-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math"]
     try:
         with open("/proc/cpuinfo") as f:
             cpu = f.read()
@@ -75,7 +75,14 @@ def _build(src: str, single: bool) -> ctypes.CDLL:
     cc = compiler()
     flags = list(_flags()) + (["-fsingle-precision-constant"] if single else [])
     key = hashlib.sha256("\0".join([src, cc, *flags]).encode()).hexdigest()[:24]
-    path = os.path.join(_cache_dir(), f"fused-{key}.so")
+    return ctypes.CDLL(build_library(src, flags, f"fused-{key}.so"))
+
+
+def build_library(src: str, flags: list[str], filename: str) -> str:
+    """The path of the shared library `filename` in the kernel cache, compiled from C source `src` with
+    `flags` unless already there (the caller names it by a hash of everything that goes into it)."""
+    cc = compiler()
+    path = os.path.join(_cache_dir(), filename)
     if not os.path.exists(path):
         with tempfile.TemporaryDirectory() as tmp:
             c = os.path.join(tmp, "k.c")
@@ -83,7 +90,8 @@ def _build(src: str, single: bool) -> ctypes.CDLL:
                 f.write(src)
             out = os.path.join(tmp, "k.so")
             for libs in (["-lmvec", "-lm"], ["-lm"]):  # libmvec is glibc's; elsewhere plain libm
-                r = subprocess.run([cc, *flags, c, "-o", out, *libs], capture_output=True, text=True)
+                r = subprocess.run([cc, *flags, "-shared", "-fPIC", c, "-o", out, *libs], capture_output=True,
+                                   text=True)
                 if r.returncode == 0:
                     break
             else:
@@ -91,7 +99,25 @@ def _build(src: str, single: bool) -> ctypes.CDLL:
             tmp_final = path + f".{os.getpid()}.tmp"
             shutil.copyfile(out, tmp_final)
             os.replace(tmp_final, path)   # atomic: concurrent processes never load a half-written file
-    return ctypes.CDLL(path)
+    return path
+
+
+# Helpers the ops' C expressions call (graphc/ir/ops/elementwise.py), for float and double operands.
+C_HELPERS = r"""
+#define G_FLOORDIV(T, NAME, FMOD, FLOOR, COPYSIGN)                                 \
+  static inline T NAME(T a, T b) {      /* NumPy's floor division (npy_divmod) */  \
+    if (b == 0) return a / b;                                                     \
+    const T mod = FMOD(a, b);                                                     \
+    T div = (a - mod) / b;                                                        \
+    if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;                             \
+    if (div == 0) return COPYSIGN((T)0, a / b);                                   \
+    T q = FLOOR(div);                                                             \
+    return div - q > (T)0.5 ? q + 1 : q;                                          \
+  }
+G_FLOORDIV(float, g_floordivf, fmodf, floorf, copysignf)
+G_FLOORDIV(double, g_floordivd, (fmod), (floor), (copysign))
+#define g_floordiv(a, b) _Generic((a) + (b), float: g_floordivf, default: g_floordivd)(a, b)
+"""
 
 
 def _header(ct: str) -> str:
@@ -100,7 +126,7 @@ def _header(ct: str) -> str:
     decls = " ".join(f"GV {ct} ({fn}{suffix})({ct}{', ' + ct if fn in _TWO_ARGS else ''});" for fn in _VECTOR_MATH)
     return ("#include <tgmath.h>\n#include <stddef.h>\n"
             '#define GV __attribute__((__simd__("notinbranch")))\n'
-            f"{decls}\ntypedef {ct} T;\n")
+            f"{decls}\n{C_HELPERS}typedef {ct} T;\n")
 
 
 class CFusedKernel:

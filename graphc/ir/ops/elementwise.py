@@ -214,7 +214,7 @@ unary("relu", None, CExpr("(({0}) < 0 ? (T)0 : ({0}))", "(({0}) > 0 ? ({0}) : 0)
       _u(lambda x, y, dy: dy * _mask(emit("greater", [x, const(0, x.dtype)]), x.dtype)), "num", kernel=_relu)
 # hswish(x) = x * relu6(x + 3) / 6 and hsigmoid(x) = relu6(x + 3) / 6, MegEngine's hard activations.
 # Comparisons rather than fmin/fmax keep NaN (as the NumPy kernel does).
-unary("hswish", None, "({0} <= (T)-3 ? (T)0 : {0} >= (T)3 ? {0} : {0}*({0}+(T)3)/(T)6)",
+unary("hswish", None, "({0} <= (T)-3 ? {0}*(T)0 : {0} >= (T)3 ? {0}*(T)6/(T)6 : {0}*({0}+(T)3)/(T)6)",
       _u(lambda x, y, dy: dy * _mask(emit("greater", [x, const(-3, x.dtype)]), x.dtype)
          * where(emit("less", [x, const(3, x.dtype)]), x * (1 / 3) + 0.5, const(1, x.dtype))), kernel=_hswish)
 unary("hsigmoid", None, "({0} <= (T)-3 ? (T)0 : {0} >= (T)3 ? (T)1 : ({0}+(T)3)/(T)6)",
@@ -289,8 +289,10 @@ binary("add", "add", "({0}+{1})", _b(lambda a, b, y, dy: (dy, dy)), commutative=
 binary("sub", "subtract", "({0}-{1})", _b(lambda a, b, y, dy: (dy, -dy)))
 binary("mul", "multiply", "({0}*{1})", _b(lambda a, b, y, dy: (dy * b, dy * a)), commutative=True)
 binary("div", "true_divide", "({0}/{1})", _b(lambda a, b, y, dy: (dy / b, -(dy * y / b))), "float")
+# g_floordiv is NumPy's floor division (its divmod's quotient): every C backend provides it, so infinities,
+# tiny quotients and the signs of zeros come out as NumPy's (floor(a / b) differs there).
 binary("floor_div", "floor_divide", CExpr(
-    "floor({0}/{1})", "(({0})/({1}) - ((({0})%({1}) != 0) && ((({0})%({1}) < 0) != (({1}) < 0))))"), None)
+    "g_floordiv({0},{1})", "(({0})/({1}) - ((({0})%({1}) != 0) && ((({0})%({1}) < 0) != (({1}) < 0))))"), None)
 def _mod(xp, a, b, out=None):
     # As MegEngine: floats take C's fmod (the sign of a), integers Python's % (the sign of b).
     return xp.fmod(a, b) if a.dtype.kind == "f" else xp.remainder(a, b)
