@@ -13,6 +13,7 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import Graph, OpNode, Value
+from graphc.ir.ops.fused import group_problem
 from graphc.passes.memory import MemoryPlan, plan_memory
 
 from .arrays import array_module
@@ -100,12 +101,27 @@ def _gemm_ok(n: OpNode) -> bool:
 
 
 def _cpu_kernel(n: OpNode):
-    """The compiled C loop for a large fused group when possible, else the NumPy chunked loop."""
+    """The compiled C loop for a large fused group when possible, else the NumPy chunked loop; a group
+    the fusion pass would not build (one made by hand) runs op by op."""
+    why = group_problem(n.attrs["subgraph"])
+    if why:
+        log.debug("fused group %s runs op by op: %s", n.attrs["name"], why)
+        return _OpByOp(n)
     try:
         return CFusedKernel(n)
     except Unsupported as e:
         log.debug("fused group %s runs on NumPy: %s", n.attrs["name"], e)
         return FusedCPUKernel(n)
+
+
+class _OpByOp:
+    """A fused node run by its reference kernel (the kernels' calling convention; `out` is not used)."""
+
+    def __init__(self, n: OpNode) -> None:
+        self.run = functools.partial(n.op.kernel, np, **n.attrs)
+
+    def __call__(self, *arrays, out: dict | None = None):
+        return self.run(*arrays)
 
 
 def _own(a):

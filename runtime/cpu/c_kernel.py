@@ -22,7 +22,8 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import OpNode, Value
-from graphc.ir.errors import GraphcError
+from graphc.ir.errors import GraphcError, ShapeError
+from graphc.ir.ops.fused import group_problem
 
 from ..group import FusedGroup
 from .threads import run_split
@@ -108,6 +109,9 @@ class CFusedKernel:
     def __init__(self, node: OpNode) -> None:
         if compiler() is None:
             raise Unsupported("no C compiler")
+        why = group_problem(node.attrs["subgraph"])
+        if why:
+            raise Unsupported(why)
         grp = FusedGroup.of(node)
         sub = self.sub = grp.sub
         self.name, self.shape, self.size = grp.name, grp.shape, grp.size
@@ -125,7 +129,7 @@ class CFusedKernel:
         # while a vector-math call costs about as much as eight plain ops per element.
         self.parallel_min = (config.parallel_min << 3) // (1 + 8 * self.math_calls)
         # Per call only arrays change: what each input and output is, worked out once.
-        self._in_dtypes = [v.dtype for v in sub.inputs]
+        self._ins = [(v.size, v.dtype) for v in sub.inputs]
         self._outs = [(v.shape, v.dtype, grp.reduction_of(v), self.slots.get(v)) for v in sub.outputs]
 
     def _block(self, v: Value) -> int:
@@ -229,12 +233,25 @@ class CFusedKernel:
         return acc
 
     def __call__(self, *arrays, out: dict | None = None):
-        """Run the group; `out` may give contiguous arrays to write elementwise outputs into."""
-        keep = [np.ascontiguousarray(a, dtype=d) for a, d in zip(arrays, self._in_dtypes)]
+        """Run the group; `out` may give contiguous arrays to write elementwise outputs into.
+
+        The loop trusts every pointer it is given, so each buffer's size is checked here first."""
+        if len(arrays) != len(self._ins):
+            raise ShapeError(f"fused kernel {self.name}: {len(arrays)} arrays given for {len(self._ins)} inputs")
+        keep = []
+        for k, (a, (size, dtype)) in enumerate(zip(arrays, self._ins)):
+            a = np.ascontiguousarray(a, dtype=dtype)
+            if a.size != size:
+                raise ShapeError(f"fused kernel {self.name}: input {k} has {a.size} elements, the loop reads {size}")
+            keep.append(a)
         ins = (ctypes.c_void_p * max(len(keep), 1))(*[a.ctypes.data for a in keep])
         results: list = []
         for o, (shape, dtype, red, _) in enumerate(self._outs):
             given = out.get(o) if out else None
+            if given is not None and (type(given) is not np.ndarray or given.shape != shape or given.dtype != dtype
+                                      or not given.flags.c_contiguous or not given.flags.writeable):
+                raise ShapeError(f"fused kernel {self.name}: output {o} must be a writable contiguous "
+                                 f"{dtype}{list(shape)} array")
             results.append(None if red is not None else given if given is not None else np.empty(shape, dtype))
         outs = (ctypes.c_void_p * max(len(results), 1))(*[0 if r is None else r.ctypes.data for r in results])
         n = self.size

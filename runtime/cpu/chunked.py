@@ -12,6 +12,7 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import OpNode, Value
+from graphc.ir.errors import ShapeError
 
 from ..group import FusedGroup
 from .threads import run_split
@@ -128,6 +129,10 @@ class FusedCPUKernel:
     def __call__(self, *arrays, out: dict | None = None):
         """Run the group; `out` may give arrays (or None) to write elementwise outputs into."""
         ls = self.loop_shape
+        sizes = [v.size for v in self.sub.inputs]
+        if [int(np.size(a)) for a in arrays] != sizes:
+            raise ShapeError(f"fused kernel {self.name}: given arrays of {[int(np.size(a)) for a in arrays]} "
+                             f"elements for inputs of {sizes}")
         ins = [np.asarray(a).reshape(self._aligned(v)) for a, v in zip(arrays, self.sub.inputs)]
         spec_of = {s[0]: s for s in self.acc_specs}
         outs = []

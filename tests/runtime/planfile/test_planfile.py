@@ -526,6 +526,34 @@ def test_fused_subgraphs_are_checked(tmp_path):
     _refused(_edit(path, wrong_sub_type), "subgraph inputs do not match|inconsistent")
 
 
+def test_fused_groups_of_another_form_are_refused(tmp_path):
+    """Issue 15 item 1: the generated C loop writes every elementwise output over the whole iteration shape, so a
+    group with a smaller output (a one-element one beside the group's) overflowed its buffer. The subgraph of
+    the predict plan's fused node: inputs 0, 1, scalar constant 2, results 3 (add) ... 6 (mul, the output)."""
+    predict, x = mlp_predict()
+    predict(x)
+    states = [s.numpy() for s in predict._last.states]
+    path = tmp_path / "opt.gcplan"
+    planfile.save(predict.plan.graph, path, arg_names=["x"], output_names=["y"], state_names=["w", "b"],
+                  state_arrays=states)
+
+    def extra_output(op, operand, shape, attrs=None, outputs=None):
+        def mutate(h, d):
+            node = next(n for n in h["graph"]["nodes"] if n["op"] == "fused")
+            sub = node["attrs"]["subgraph"]["g"]
+            sub["nodes"].append({"attrs": attrs or {}, "in": [operand], "loc": None, "op": op, "role": "forward",
+                                 "out": [{"dtype": "float32", "name": None, "shape": shape}]})
+            sub["outputs"] = outputs or [6, 7]
+            node["out"].append({"dtype": "float32", "name": None, "shape": shape})
+            h["opset"]["ops"] = sorted(set(h["opset"]["ops"]) | {op})
+        return mutate
+    _refused(_edit(path, extra_output("neg", 2, [])), r"not a fused group: op 'neg' gives shape \(\)")
+    _refused(_edit(path, extra_output("sum", 1, [], {"axis": {"t": [0]}, "keepdims": False})),
+             "not a fused group: reduction 'sum' reads shape")
+    _refused(_edit(path, extra_output("neg", 3, [2, 3], outputs=[6, 0])), "distinct results of its nodes")
+    _refused(_edit(path, extra_output("neg", 3, [2, 3], outputs=[6, 6])), "distinct results of its nodes")
+
+
 def test_info_describes_without_compiling(training_file):
     d = planfile.describe(planfile.read(training_file[0]))
     assert d["format_version"] == planfile.FORMAT_VERSION and d["opset_matches"]
