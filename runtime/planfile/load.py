@@ -151,6 +151,10 @@ def _check_signature(d: object, g: Graph, specs) -> tuple:
                f"{len(g.inputs)} inputs")
     if len(outs) != len(g.outputs):
         refuse(f"the signature has {len(outs)} outputs for a graph of {len(g.outputs)}")
+    index = {v: i for i, v in enumerate(g.inputs)}
+    for i, (s, _) in enumerate(g.updates):
+        if index[s] < len(ins):
+            refuse(f"the graph's update {i} assigns input {index[s]}, an argument; only states are updated")
     inputs = [_spec(e, v, f"input {i}", {"name", "shape", "dtype"}, "input")
               for i, (e, v) in enumerate(zip(ins, g.inputs[:len(ins)], strict=True))]
     states, refs = [], []

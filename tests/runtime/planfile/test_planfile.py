@@ -478,6 +478,34 @@ def test_wrong_dtypes_and_dangling_references_are_refused(inference_file):
     _refused(_edit(path, bad_bool), "bool holds bytes")
 
 
+def test_updates_of_arguments_and_ill_formed_attributes_are_refused(inference_file):
+    """Issue 15 item 7: an update whose target is an argument (it would overwrite a state on every call), a
+    reduction axis given as a list, an attribute an op does not take."""
+    g = Graph()
+    a, s = g.add_input((2,), np.float32, "a"), g.add_input((2,), np.float32, "s")
+    y, = g.emit("add", [a, s], {})
+    g.outputs, g.updates = [y], [(s, y)]
+    buf = io.BytesIO()
+    planfile.save(g, buf, arg_names=["a"], output_names=["y"], state_names=["s"], state_arrays=[np.ones(2, "float32")])
+    header, data = unpack(buf.getvalue())
+    assert header["graph"]["updates"] == [[1, 2]]
+    header["graph"]["updates"] = [[0, 2]]
+    with pytest.raises(PlanFormatError, match="update 0 assigns input 0, an argument"):
+        planfile.read(io.BytesIO(pack(header, data)))
+
+    def node_of(h, op):
+        return next(n for n in h["graph"]["nodes"] if n["op"] == op)
+
+    def list_axis(h, d):
+        h["graph"]["nodes"].append({"op": "sum", "attrs": {"axis": {"l": [0]}, "keepdims": False}, "in": [0],
+                                    "out": [{"shape": [4], "dtype": "float32", "name": None}], "loc": None,
+                                    "role": "forward"})
+        h["opset"]["ops"] = sorted(set(h["opset"]["ops"]) | {"sum"})
+    _refused(_edit(inference_file[0], list_axis), "attribute 'axis' of op 'sum' must be a sorted tuple")
+    _refused(_edit(inference_file[0], lambda h, d: node_of(h, "tanh")["attrs"].update(out=None)),
+             r"op 'tanh' does not take attributes \['out'\]")
+
+
 def test_state_tampering_is_caught_by_the_test_vector(training_file):
     path = training_file[0]
 
