@@ -78,9 +78,9 @@ def info_command(args: argparse.Namespace) -> int:
     print(f"plan file {args.plan}: {_bytes(s['file'])} (description {_bytes(s['description'])}, "
           f"constants {_bytes(s['constants'])}, state {_bytes(s['state'])})")
     same = "this graphc's" if d["opset_matches"] else f"this graphc has {planfile.opset_fingerprint()}"
-    when = f" at {d['metadata']['created']}" if "created" in d["metadata"] else ""
+    when = f" at {_shown(d['metadata']['created'])}" if "created" in d["metadata"] else ""
     print(f"format version {d['format_version']}, op set {d['opset']} ({same}), written by graphc "
-          f"{d['metadata'].get('graphc_version', '?')}{when}")
+          f"{_shown(d['metadata'].get('graphc_version', '?'))}{when}")
     kind = f"training step ({d['updates']} state updates per call)" if d["updates"] else "inference"
     print(f"{kind}; saved on {d['device']}, optimization level {d['opt_level']}; "
           f"test vector: {'yes' if d['test_vector'] else 'no'}")
@@ -96,7 +96,7 @@ def info_command(args: argparse.Namespace) -> int:
     if meta:
         print("metadata:")
         for k, v in sorted(meta.items()):
-            print(f"  {k}: {json.dumps(v)}")
+            print(f"  {_shown(k)}: {json.dumps(v)}")     # json.dumps escapes what it prints
     return 0
 
 
@@ -138,6 +138,11 @@ def _summary(a: np.ndarray) -> str:
     if a.dtype.kind in "fiu":
         return (f"{head} min {a.min():.6g} max {a.max():.6g} mean {a.mean(dtype=np.float64):.6g}")
     return f"{head} {int(np.count_nonzero(a))} true"
+
+
+def _shown(x: object) -> str:
+    """Text from a plan file as printed: characters that are not printable (terminal escapes) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(x))
 
 
 def _bytes(n: int) -> str:

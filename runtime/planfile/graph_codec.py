@@ -16,12 +16,12 @@ from graphc.ir.ops.fused import group_problem
 from .attrs import Budget, check_attrs, decode_attr, encode_attr
 from .checks import (
     MAX_LIST,
-    MAX_TEXT,
     check_dict,
     check_dtype,
     check_index,
     check_list,
-    check_opt_str,
+    check_opt_name,
+    check_opt_text,
     check_shape,
     refuse,
 )
@@ -122,7 +122,7 @@ class GraphDecoder:
     def _value(self, e: object, what: str, kind: str) -> Value:
         check_dict(e, what, {"shape", "dtype", "name"})
         return Value(check_shape(e["shape"], what), check_dtype(e["dtype"], what), kind,
-                     check_opt_str(e["name"], f"{what}'s name"))
+                     check_opt_name(e["name"], f"{what}'s name"))
 
     def _node(self, e: object, what: str, vals: list[Value], fused: bool) -> OpNode:
         check_dict(e, what, {"op", "attrs", "in", "out", "loc", "role"})
@@ -151,7 +151,7 @@ class GraphDecoder:
             refuse(f"{what} has {len(ins)} operands; op {name!r} takes {op.arity}")
         if e["role"] not in ROLES:
             refuse(f"{what} has role {str(e['role'])[:20]!r}, not one of {', '.join(ROLES)}")
-        node = OpNode(op, attrs, ins, [], check_opt_str(e["loc"], f"{what}'s location", MAX_TEXT), e["role"])
+        node = OpNode(op, attrs, ins, [], check_opt_text(e["loc"], f"{what}'s location"), e["role"])
         outs = check_list(e["out"], f"{what}'s outputs", MAX_LIST)
         if not outs:
             refuse(f"{what} has no outputs")

@@ -21,6 +21,7 @@ from .checks import (
     check_int,
     check_json_data,
     check_list,
+    check_name,
     check_shape,
     check_str,
     refuse,
@@ -187,7 +188,7 @@ def _check_signature(d: object, g: Graph, specs) -> tuple:
 
 def _spec(e: object, v, what: str, keys: set[str], kind) -> IOSpec:
     check_dict(e, f"the signature's {what}", keys)
-    name = check_str(e["name"], f"the name of {what}")
+    name = check_name(e["name"], f"the name of {what}")
     shape = check_shape(e["shape"], what)
     dtype = check_dtype(e["dtype"], what)
     if shape != v.shape or dtype != v.dtype:

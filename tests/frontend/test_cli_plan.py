@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from plan_helpers import mlp_predict, mlp_step
+from plan_helpers import mlp_predict, mlp_step, pack, unpack
 
 from graphc.cli_plan import main
 from graphc.saved_plan import dump_trace, load
@@ -99,3 +99,15 @@ def test_cli_as_a_subprocess(plans):
     r = subprocess.run([sys.executable, "-m", "graphc.cli_plan", "info", str(d / "predict.gcplan")],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0 and "inference" in r.stdout, r.stderr
+
+
+def test_info_escapes_what_it_prints_from_the_file(plans, capsys):
+    """Issue 15 item 6: metadata keys and version strings are the file's; terminal escapes are printed escaped."""
+    d, _ = plans
+    header, data = unpack((d / "predict.gcplan").read_bytes())
+    header["metadata"].update({"\x1b]0;owned\x07key": "\x1b[2J", "graphc_version": "1\x1b[31m"})
+    (d / "meta.gcplan").write_bytes(pack(header, data))
+    assert main(["info", str(d / "meta.gcplan")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "written by graphc 1\\x1b[31m" in out and "\\x1b]0;owned\\x07key" in out

@@ -455,7 +455,7 @@ def test_wrong_dtypes_and_dangling_references_are_refused(inference_file):
     _refused(_edit(path, setter("graph", "outputs", value=[-1])), "refers to entry -1")
     _refused(_edit(path, setter("graph", "nodes", 0, "role", value="evil")), "role")
     _refused(_edit(path, setter("graph", "nodes", 0, "out", 0, "dtype", value="float64")), "inconsistent")
-    _refused(_edit(path, setter("signature", "inputs", 0, "name", value="")), "non-empty string")
+    _refused(_edit(path, setter("signature", "inputs", 0, "name", value="")), "must be a name")
     _refused(_edit(path, setter("signature", "states", 0, "array", value=0)), "its array 0 is")
 
     def orphan(h, d):
@@ -504,6 +504,23 @@ def test_updates_of_arguments_and_ill_formed_attributes_are_refused(inference_fi
     _refused(_edit(inference_file[0], list_axis), "attribute 'axis' of op 'sum' must be a sorted tuple")
     _refused(_edit(inference_file[0], lambda h, d: node_of(h, "tanh")["attrs"].update(out=None)),
              r"op 'tanh' does not take attributes \['out'\]")
+
+
+def test_names_are_names_and_locations_printable(inference_file):
+    """Issue 15 item 6: names from a file reach terminals, .npz member names and SVG; source locations reach
+    error messages and SVG tooltips."""
+    path = inference_file[0]
+
+    def signature_name(kind, value):
+        return lambda h, d: h["signature"][kind][0].update(name=value)
+    for bad in ("\x1b[2Jx", "../../../x", "a/b", "x y", "", "x\n", "é", "1x", "x[", "x..y"):
+        _refused(_edit(path, signature_name("inputs", bad)), "must be a name")
+    _refused(_edit(path, signature_name("outputs", "../../etc/y")), "must be a name")
+    _refused(_edit(path, lambda h, d: h["graph"]["inputs"][0].update(name="x\x1b]0;title\x07")), "must be a name")
+    _refused(_edit(path, lambda h, d: h["graph"]["nodes"][0].update(loc="f.py:1\x1b[31m")), "printable characters")
+    _refused(_edit(path, lambda h, d: h["graph"]["nodes"][0].update(loc="f.py:1\u202e")), "printable characters")
+    for good in ("x_1", "params[0]", "w.grad", "params[10].grad", "model.fc1.weight"):
+        planfile.read(io.BytesIO(_edit(path, signature_name("inputs", good))))
 
 
 def test_state_tampering_is_caught_by_the_test_vector(training_file):
