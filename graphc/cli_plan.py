@@ -29,6 +29,8 @@ def add_plan_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=planfile.DEVICES, help="where to run (default: where it was saved)")
     p.add_argument("--verify", action="store_true", help="check the plan against its test vector first")
     p.add_argument("--save", metavar="PLAN", help="write the plan with its updated state (training steps)")
+    p.add_argument("--max-memory", metavar="SIZE", type=_size,
+                   help="refuse a plan whose run would hold more than SIZE bytes (suffixes K, M, G; default 4G)")
     p.set_defaults(func=run_command)
     q = subparsers.add_parser("info", help="describe a saved plan: signature, ops, sizes, versions")
     q.add_argument("plan", help="the plan file")
@@ -41,7 +43,7 @@ def add_plan_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """`graphc run`: load the plan, feed it the input files, print (and save) its outputs."""
     try:
-        plan = load(args.plan, device=args.device, verify=args.verify)
+        plan = load(args.plan, device=args.device, verify=args.verify, max_memory=args.max_memory)
         feeds = _read_inputs(args.input, [s.name for s in plan.inputs])
         results = plan.run(**feeds)
         for name, a in results.items():
@@ -53,7 +55,7 @@ def run_command(args: argparse.Namespace) -> int:
             plan.save(args.save)
             state = " with its updated state" if plan.is_training_step else ""
             print(f"wrote the plan{state} to {args.save}")
-    except (GraphcError, OSError, ValueError) as e:
+    except (GraphcError, OSError, ValueError, MemoryError) as e:
         return _fail(e)
     return 0
 
@@ -131,6 +133,20 @@ def _read_array(path: str, name: str) -> np.ndarray:
     return data
 
 
+def _size(text: str) -> int:
+    """A byte count such as 512M or 8G (argparse type of --max-memory)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = units.get(t[-1:], 1)
+    try:
+        n = float(t[:-1] if t[-1:] in units else t) * scale
+    except ValueError:
+        n = -1.0
+    if not n >= 0:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 512M or 8G)")
+    return int(n)
+
+
 def _summary(a: np.ndarray) -> str:
     head = f"{a.dtype}{list(a.shape)}"
     if a.size <= 8:
@@ -154,7 +170,8 @@ def _bytes(n: int) -> str:
 
 
 def _fail(e: Exception) -> int:
-    msg = str(e) if isinstance(e, GraphcError) else f"{type(e).__name__}: {e}"
+    msg = str(e) if isinstance(e, GraphcError) else f"out of memory: {e}" if isinstance(e, MemoryError) \
+        else f"{type(e).__name__}: {e}"
     print(f"graphc: error: {msg}", file=sys.stderr)
     return 1
 

@@ -32,6 +32,8 @@ class Config:
     inline_max: int = 1 << 15       # fused groups up to this many elements run as inline ufunc calls
     chunk: int = 32768              # elements per chunk of a chunked NumPy loop (a few such buffers fit in L2)
     parallel_min: int = 1 << 18     # elements from which a chunked NumPy loop splits across threads
+    max_plan_memory: int = 4 << 30  # GRAPHC_MAX_PLAN_MEMORY: bytes a loaded plan's call may hold (a file is data
+                                    # from anywhere: graphc.load(..., max_memory=) raises it for one file)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -46,7 +48,8 @@ class Config:
                    cuda_graph=env.get("GRAPHC_CUDA_GRAPH", "1") != "0",
                    gpu_strict=env.get("GRAPHC_GPU_STRICT", "") == "1",
                    pass_report=env.get("GRAPHC_PASS_REPORT") == "1",
-                   verify=env.get("GRAPHC_VERIFY") == "1")
+                   verify=env.get("GRAPHC_VERIFY") == "1",
+                   max_plan_memory=_int("GRAPHC_MAX_PLAN_MEMORY", cls.max_plan_memory))
 
 
 config = Config.from_env()

@@ -175,18 +175,20 @@ class LoadedPlan:
                       auto_metadata="created" in pf.metadata)
 
 
-def load(path: PathOrFile, device: str | Device | None = None, verify: bool = False) -> LoadedPlan:
+def load(path: PathOrFile, device: str | Device | None = None, verify: bool = False,
+         max_memory: int | None = None) -> LoadedPlan:
     """Load a plan file (a path or a binary file object) to run on `device`.
 
     device: None (where the plan was saved if that device is usable here, else the CPU), "cpu", "gpu" or a
     MegEngine device name. verify=True runs the embedded test vector first. A bad file raises
-    PlanFormatError.
+    PlanFormatError; so does a plan whose calls would hold more than `max_memory` bytes at once (default
+    graphc.config.config.max_plan_memory, 4 GiB; GRAPHC_MAX_PLAN_MEMORY).
     """
     dev = None
     if device is not None:
         dev = get_device({"cpu": "cpu0", "gpu": "gpu0"}.get(device, device) if isinstance(device, str)
                          else device)
-    pf = planfile.load(path, dev.kind if dev else None, verify)
+    pf = planfile.load(path, dev.kind if dev else None, verify, max_memory)
     if dev is None:   # the default device when it is the chosen kind, as a live trace's Tensors show it
         dev = get_device(None)
         dev = dev if dev.kind == pf.plan.device else get_device(f"{pf.plan.device}0")

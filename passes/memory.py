@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphc.ir import Graph, Value
+from graphc.ir.ops.fused import iteration_shape
 
 MIN_BYTES = 1 << 16            # smaller arrays come from NumPy's allocator cache anyway
 OUT_OPS = frozenset({"matmul"})  # non-elementwise ops whose CPU code accepts out=
@@ -87,6 +88,39 @@ def plan_memory(g: Graph, min_bytes: int = MIN_BYTES) -> MemoryPlan:
             elif st in big and st.kind == "op":
                 mp.release_after.setdefault(i, []).append(st)
     return mp
+
+
+def peak_bytes(g: Graph, mp: MemoryPlan, inline_max: int = 0) -> int:
+    """An estimate of the most memory one call of `g`, lowered with `mp`, holds at once (in bytes).
+
+    Counted: the slots; every array a node makes (neither a slot nor a view) from that node until it is
+    released or the call ends; while a node runs, its results' size again unless it writes them directly
+    (a temporary), and the operands a fused loop copies (views). Fused groups of at most `inline_max`
+    elements run as inline calls whose intermediates live to the end of the call. Inputs and states belong
+    to the caller and are not counted.
+    """
+    sizes: dict[Value, int] = {}
+    live = peak = 0
+    for i, n in enumerate(g.nodes):
+        made = 0
+        for v in n.outputs:
+            if v not in mp.slot_of and not n.op.view:
+                sizes[v] = v.size * v.dtype.itemsize
+                made += sizes[v]
+        work = 0 if _writes_out(n) or n.op.family == "fused" else made
+        if n.op.family == "fused":
+            sub = n.attrs["subgraph"]
+            if int(np.prod(iteration_shape(sub), dtype=np.int64)) <= inline_max:
+                outs = set(sub.outputs)
+                made += sum(v.size * v.dtype.itemsize for m in sub.nodes for v in m.outputs if v not in outs)
+            else:   # a loop kernel reads its operands contiguous: views (a broadcast) are copied first
+                work += sum(v.size * v.dtype.itemsize for v in n.inputs if v.producer is not None and
+                            v.producer.op.view)
+        live += made
+        peak = max(peak, live + work)
+        for v in mp.release_after.get(i, ()):
+            live -= sizes.pop(v, 0)
+    return mp.bytes + peak
 
 
 def _inplace_updates(g: Graph, min_bytes: int) -> dict[Value, Value]:

@@ -13,8 +13,9 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import Graph, OpNode, Value
+from graphc.ir.errors import ResourceError
 from graphc.ir.ops.fused import group_problem
-from graphc.passes.memory import MemoryPlan, plan_memory
+from graphc.passes.memory import MemoryPlan, peak_bytes, plan_memory
 
 from .arrays import array_module
 from .cpu import inline
@@ -29,13 +30,13 @@ log = logging.getLogger("graphc.runtime")
 class _Emitter:
     """Generated source lines plus the globals they refer to."""
 
-    def __init__(self, xp, memory: MemoryPlan | None) -> None:
+    def __init__(self, xp, memory: MemoryPlan) -> None:
         self.xp = xp
         self.env: dict[str, object] = {"_errstate": np.errstate, "np": np}
         self.lines: list[str] = []
         self.names: dict[Value, str] = {}
         self.calls = 0
-        self.memory = memory or MemoryPlan()
+        self.memory = memory
         for k, (shape, dtype) in enumerate(self.memory.slots):
             self.env[f"m{k}"] = xp.empty(shape, dtype)
 
@@ -129,9 +130,18 @@ def _own(a):
     return a if type(a) is np.ndarray and a.flags.writeable and a.flags.c_contiguous else None
 
 
-def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, replay: bool = False) -> Plan:
-    """Generate and compile the plan function for `g` on `device` ("cpu" or "gpu")."""
-    memory = plan_memory(g) if device == "cpu" else None
+def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, replay: bool = False,
+          max_memory: int | None = None) -> Plan:
+    """Generate and compile the plan function for `g` on `device` ("cpu" or "gpu").
+
+    A plan whose calls would hold more than `max_memory` bytes at once (an estimate from the memory plan)
+    is refused with a ResourceError before anything is allocated."""
+    memory = plan_memory(g) if device == "cpu" else MemoryPlan()
+    if max_memory is not None:
+        need = peak_bytes(g, memory, config.inline_max if device == "cpu" else 0)
+        if need > max_memory:
+            raise ResourceError(f"the plan needs about {_gib(need)} while it runs, over the limit of "
+                                f"{_gib(max_memory)}")
     em = _Emitter(array_module(device), memory)
     args = []
     for i, v in enumerate(g.inputs):
@@ -173,6 +183,10 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls,
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
     return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"])
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.2f} GiB"
 
 
 def _runner(args: list[str], sig: Signature) -> str:

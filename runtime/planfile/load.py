@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 
+from graphc.config import config
 from graphc.ir import REGISTRY, Graph
-from graphc.ir.errors import DeviceError, GraphcError, PlanFormatError
+from graphc.ir.errors import DeviceError, GraphcError, PlanFormatError, ResourceError
 
 from ..arrays import gpu_usable
 from ..compile import compile_graph
@@ -45,10 +46,11 @@ def read(path: Dest) -> PlanFile:
                               f"{str(e)[:200]})") from e
 
 
-def load(path: Dest, device: str | None = None, verify: bool = False) -> PlanFile:
+def load(path: Dest, device: str | None = None, verify: bool = False, max_memory: int | None = None) -> PlanFile:
     """Read, check and compile a plan for `device` ("cpu" or "gpu"; None: where it was saved, if usable).
 
-    verify=True also runs the embedded test vector and refuses the plan unless the results match.
+    verify=True also runs the embedded test vector and refuses the plan unless the results match. A plan
+    whose calls would hold more than `max_memory` bytes at once is refused (default: config.max_plan_memory).
     """
     if device is not None and device not in DEVICES:
         raise DeviceError(f"a plan runs on 'cpu' or 'gpu', not {device!r}")
@@ -57,16 +59,20 @@ def load(path: Dest, device: str | None = None, verify: bool = False) -> PlanFil
         device = pf.device if pf.device == "cpu" or gpu_usable() else "cpu"
     elif device == "gpu" and not gpu_usable():
         raise DeviceError("device 'gpu' needs a CUDA GPU with CuPy, and none is available")
-    pf.plan = compile_plan(pf, device)
+    pf.plan = compile_plan(pf, device, config.max_plan_memory if max_memory is None else max_memory)
     if verify:
         check_test_vector(pf)
     return pf
 
 
-def compile_plan(pf: PlanFile, device: str) -> Plan:
-    """Compile a checked plan's graph for `device`, refusing (not crashing) if that fails."""
+def compile_plan(pf: PlanFile, device: str, max_memory: int | None = None) -> Plan:
+    """Compile a checked plan's graph for `device`, refusing (not crashing) if that fails or if its calls
+    would hold more than `max_memory` bytes."""
     try:
-        return compile_graph(pf.graph, pf.opt_level, device, _signature(pf))
+        return compile_graph(pf.graph, pf.opt_level, device, _signature(pf), max_memory=max_memory)
+    except ResourceError as e:
+        refuse(f"{e}; a caller that trusts this file can raise the limit (graphc.load(..., max_memory=...), "
+               "graphc run --max-memory)")
     except GraphcError as e:
         if isinstance(e, PlanFormatError):
             raise

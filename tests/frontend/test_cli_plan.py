@@ -111,3 +111,23 @@ def test_info_escapes_what_it_prints_from_the_file(plans, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "written by graphc 1\\x1b[31m" in out and "\\x1b]0;owned\\x07key" in out
+
+
+def test_run_has_a_memory_limit_and_reports_running_out_in_one_line(plans, capsys, monkeypatch):
+    """Issue 15 item 5: `graphc run --max-memory`, and a MemoryError while running is one line."""
+    d, _ = plans
+    x = ["-i", f"x={d / 'x.npy'}"]
+    assert main(["run", str(d / "predict.gcplan"), *x, "--max-memory", "16"]) == 1
+    assert "over the limit" in capsys.readouterr().err
+    assert main(["run", str(d / "predict.gcplan"), *x, "--max-memory", "1.5G"]) == 0
+    capsys.readouterr()
+
+    def out_of_memory(self, *args, **kwargs):
+        raise MemoryError("Unable to allocate 8.00 GiB for an array with shape (2147483648,) and data type float32")
+    monkeypatch.setattr("graphc.saved_plan.LoadedPlan.run", out_of_memory)
+    assert main(["run", str(d / "predict.gcplan"), *x]) == 1
+    err = capsys.readouterr().err
+    assert err == "graphc: error: out of memory: Unable to allocate 8.00 GiB for an array with shape (2147483648,) " \
+                  "and data type float32\n"
+    with pytest.raises(SystemExit):
+        main(["run", str(d / "predict.gcplan"), *x, "--max-memory", "lots"])

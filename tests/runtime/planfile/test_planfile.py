@@ -538,6 +538,59 @@ def test_state_tampering_is_caught_by_the_test_vector(training_file):
     _refused(blob, "differs from its test vector")   # ... but does not compute what was saved
 
 
+def _huge_intermediate(tmp_path, reduce: bool):
+    """A plan file of a few KB whose one intermediate has 2^31 float32 elements (8 GiB): a broadcast of its
+    one-element input, then exp (the output), or exp summed in a fused kernel (which copies the broadcast)."""
+    g = Graph()
+    x = g.add_input((1,), np.float32, "x")
+    b, = g.emit("broadcast_to", [x], {"shape": (1 << 31,)})
+    y, = g.emit("exp", [b], {})
+    if reduce:
+        y, = g.emit("mul", [y, g.add_const(np.float32(2.0))], {})
+        y, = g.emit("sum", [y], {"axis": (0,), "keepdims": False})
+    g.outputs = [y]
+    path = tmp_path / "huge.gcplan"
+    planfile.save(g, path, arg_names=["x"], output_names=["y"], state_names=[], state_arrays=[])
+    assert path.stat().st_size < 4096
+    return path
+
+
+@pytest.mark.parametrize("reduce", [False, True])
+def test_plans_needing_more_memory_than_allowed_are_refused(tmp_path, reduce):
+    """Issue 15 item 5: the loader estimates a call's peak memory from the memory plan and refuses a file above
+    a budget (default 4 GiB) that the caller can raise; nothing is allocated or run here."""
+    path = _huge_intermediate(tmp_path, reduce)
+    with pytest.raises(PlanFormatError, match=r"needs about 8\.\d\d GiB while it runs, over the limit of 4\.00 GiB"):
+        load(path)
+    with pytest.raises(PlanFormatError, match="over the limit of 1.00 GiB"):
+        load(path, max_memory=1 << 30)
+    assert load(path, max_memory=1 << 40).inputs[0].shape == (1,)
+
+
+def test_peak_memory_estimate_follows_the_memory_plan():
+    """Issue 15 item 5: released values stop counting; slots count once; views are free."""
+    from graphc.passes.memory import peak_bytes, plan_memory
+    g = Graph()
+    x = g.add_input((1024, 1024), np.float32, "x")          # 4 MiB per value
+    a, = g.emit("exp", [x], {})
+    b, = g.emit("tanh", [a], {})
+    c, = g.emit("reshape", [b], {"shape": (1 << 20,)})
+    d, = g.emit("sum", [c], {"axis": (0,), "keepdims": False})
+    g.outputs = [d]
+    mp = plan_memory(g)
+    mib = 1 << 20
+    # exp and tanh share one slot (tanh writes in place); the reshape is a view; the sum makes 4 bytes and a
+    # temporary of 4 (a reduction does not write its result directly).
+    assert len(mp.slots) == 1 and peak_bytes(g, mp) == 4 * mib + 8
+    g2 = Graph()
+    x = g2.add_input((1024, 1024), np.float32, "x")
+    outs = [g2.emit("exp", [x], {})[0] for _ in range(3)]
+    g2.outputs = outs
+    assert peak_bytes(g2, plan_memory(g2)) == 3 * 4 * mib             # three outputs, written directly
+    g2.emit("sigmoid", [x], {})                                          # not a ufunc: one temporary of 4 MiB
+    assert peak_bytes(g2, plan_memory(g2)) == 4 * 4 * mib + 4 * mib
+
+
 def test_a_missing_file_is_a_plan_format_error(tmp_path):
     with pytest.raises(PlanFormatError, match="cannot read"):
         load(tmp_path / "nope.gcplan")
