@@ -23,6 +23,7 @@ class Config:
 
     cpu_backend: str = "c"          # GRAPHC_CPU_BACKEND: "c" (generated C loops) or "numpy" (chunked ufuncs only)
     cc: str | None = None           # CC: the C compiler to try first
+    cc_timeout: float = 120.0       # seconds a C compiler may take for one kernel (then: the NumPy loop)
     threads: int = 1                # GRAPHC_THREADS: worker threads of large fused loops (default: all cores)
     cache_dir: str = ""             # GRAPHC_CACHE_DIR: compiled C kernels (default ~/.cache/graphc)
     cuda_graph: bool = True         # GRAPHC_CUDA_GRAPH=0: traced GPU steps launch op by op, never replayed

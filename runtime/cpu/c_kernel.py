@@ -4,7 +4,8 @@ NumPy ufuncs run one op per pass; a C loop keeps every intermediate in registers
 vector math (libmvec: expf, tanhf, ... on 8 lanes); each op's C expression is its OpDef's `c_expr`.
 Groups this generator cannot express (integer dtypes, general broadcasting, reductions other than sums,
 sums over other than all or the leading axes) and machines without a compiler use the NumPy chunked
-kernel instead (runtime/cpu/chunked.py). Libraries are cached on disk by source hash.
+kernel instead (runtime/cpu/chunked.py). Libraries are cached on disk by source hash, in a directory only
+this user may write to, each beside the sha256 of its bytes, which is checked before it is loaded.
 config.cpu_backend = "numpy" (GRAPHC_CPU_BACKEND=numpy) turns this backend off.
 """
 from __future__ import annotations
@@ -15,8 +16,9 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import subprocess
-import tempfile
+import warnings
 
 import numpy as np
 
@@ -25,6 +27,7 @@ from graphc.ir import OpNode, Value
 from graphc.ir.errors import GraphcError, ShapeError
 from graphc.ir.ops.fused import group_problem
 
+from ..files import atomic_write, private_dir, temporary_dir, trusted
 from ..group import FusedGroup
 from .threads import run_split
 
@@ -64,34 +67,118 @@ def _flags() -> tuple[str, ...]:
     return tuple(base)
 
 
-def _cache_dir() -> str:
-    d = config.cache_dir
-    os.makedirs(d, exist_ok=True)
-    return d
+def _warn_once(what: str, message: str) -> None:
+    """One warning per kind of trouble per process (a model has many kernels)."""
+    if what not in _warned:
+        _warned.add(what)
+        warnings.warn(f"graphc: {message}", RuntimeWarning, stacklevel=4)
+
+
+_warned: set[str] = set()
 
 
 @functools.lru_cache(maxsize=256)
 def _build(src: str, single: bool) -> ctypes.CDLL:
+    """The compiled library of `src`: from the kernel cache when its entry is intact (the sha256 recorded
+    beside it matches), else compiled now in a private temporary directory and stored in the cache. The
+    cache is used only when it is this user's and nobody else may write to it; otherwise, or when it
+    cannot be written, kernels are compiled in every process (one warning)."""
     cc = compiler()
     flags = list(_flags()) + (["-fsingle-precision-constant"] if single else [])
     key = hashlib.sha256("\0".join([src, cc, *flags]).encode()).hexdigest()[:24]
-    path = os.path.join(_cache_dir(), f"fused-{key}.so")
-    if not os.path.exists(path):
-        with tempfile.TemporaryDirectory() as tmp:
-            c = os.path.join(tmp, "k.c")
-            with open(c, "w") as f:
-                f.write(src)
-            out = os.path.join(tmp, "k.so")
-            for libs in (["-lmvec", "-lm"], ["-lm"]):  # libmvec is glibc's; elsewhere plain libm
-                r = subprocess.run([cc, *flags, c, "-o", out, *libs], capture_output=True, text=True)
-                if r.returncode == 0:
-                    break
-            else:
-                raise Unsupported(f"C compiler failed: {r.stderr.strip()[:500]}")
-            tmp_final = path + f".{os.getpid()}.tmp"
-            shutil.copyfile(out, tmp_final)
-            os.replace(tmp_final, path)   # atomic: concurrent processes never load a half-written file
-    return ctypes.CDLL(path)
+    cache = _cache_dir()
+    path = os.path.join(cache, f"fused-{key}.so") if cache else None
+    lib = _load_cached(path) if path else None
+    if lib is not None:
+        return lib
+    try:
+        build, lock = temporary_dir("graphc-build-")
+    except OSError as e:
+        _warn_once("build", f"no directory to compile kernels in ({e}); fused groups run as NumPy loops")
+        raise Unsupported(f"cannot compile: {e}") from None
+    try:
+        data = _compile(src, cc, flags, build)
+        try:
+            lib = ctypes.CDLL(os.path.join(build, "k.so"))
+        except OSError as e:
+            raise Unsupported(f"the compiled kernel cannot be loaded: {e}") from None
+        if path:
+            try:
+                atomic_write(path, [data], 0o600)
+                atomic_write(path + ".sha256", [hashlib.sha256(data).hexdigest().encode()], 0o600)
+            except OSError as e:
+                _warn_once("store", f"compiled kernels are not cached ({e}); every process compiles them again")
+        return lib
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
+
+
+def _cache_dir() -> str | None:
+    """The kernel cache (config.cache_dir, created 0700), or None when it may not be trusted or created."""
+    try:
+        return private_dir(config.cache_dir)
+    except OSError as e:
+        _warn_once("cache", f"not using the kernel cache ({e}); every process compiles its kernels again")
+        return None
+
+
+def _compile(src: str, cc: str, flags: list[str], build: str) -> bytes:
+    """The shared library of `src` built in the private directory `build`, as bytes."""
+    c, out = os.path.join(build, "k.c"), os.path.join(build, "k.so")
+    with open(c, "w") as f:
+        f.write(src)
+    for libs in (["-lmvec", "-lm"], ["-lm"]):  # libmvec is glibc's; elsewhere plain libm
+        try:
+            r = subprocess.run([cc, *flags, c, "-o", out, *libs], capture_output=True, text=True,
+                               timeout=config.cc_timeout)
+        except subprocess.TimeoutExpired:
+            _warn_once("timeout", f"the C compiler {cc} did not finish in {config.cc_timeout:g} s; the fused "
+                                  "groups it was building run as NumPy loops")
+            raise Unsupported("the C compiler timed out") from None
+        if r.returncode == 0:
+            with open(out, "rb") as f:
+                return f.read()
+    raise Unsupported(f"C compiler failed: {r.stderr.strip()[:500]}")
+
+
+def _load_cached(path: str) -> ctypes.CDLL | None:
+    """The cached library at `path` when it and its recorded sha256 are this user's, writable by nobody
+    else, and match; None otherwise (the caller compiles it again and replaces the entry)."""
+    try:
+        with open(path + ".sha256", "rb", opener=_no_follow) as f:
+            if trusted(os.fstat(f.fileno())):
+                return None
+            digest = f.read(64).decode("ascii", "replace")
+    except OSError:
+        return None
+    try:
+        fd = _no_follow(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if trusted(st) or not stat.S_ISREG(st.st_mode):
+            return None
+        h = hashlib.sha256()
+        for block in iter(lambda: os.read(fd, 1 << 20), b""):
+            h.update(block)
+        if h.hexdigest() != digest:
+            log.info("kernel cache entry %s is corrupt; compiling it again", path)
+            return None
+        # By name: dlopen of /proc/self/fd/N would return the library an earlier kernel loaded under that
+        # name. The file cannot change in between: only this user may write to its directory.
+        return ctypes.CDLL(path)
+    except OSError as e:         # not a loadable library after all
+        log.info("kernel %s cannot be loaded (%s)", path, e)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
 
 
 def _header(ct: str) -> str:
