@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
 import warnings
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from .ir import GRADIENT, Graph, Value
 from .ir.errors import TraceError
 from .ir.interpret import evaluate
 from .ir.location import user_location
+from .locks import Holding, state_locks
 from .passes.autodiff import grad as derive
 from .runtime.compile import compile_graph
 from .runtime.plan import Signature
@@ -153,6 +155,8 @@ class _Compiled:
         sig = Signature.of(g, n_args, len(self.grad_params))
         self.plan = compile_graph(g, opt_level, dev.kind, sig, replay=True)
         self.device = dev
+        # A training step holds its captured tensors' locks exclusively, a read-only call shares them.
+        self.holding = Holding(state_locks(self.states), write=bool(g.updates or self.grad_params))
 
     def stale(self) -> str | None:
         """Why this trace no longer matches the Python state it baked in (None: replay it)."""
@@ -164,14 +168,15 @@ class _Compiled:
 
     def run(self, leaves) -> object:
         """Replay the plan on new inputs, rebind the states to their new values, return the outputs."""
-        r = self.plan.run([t._data for t in leaves], [t._data for t in self.states])
         dev = self.device
         wrap = Tensor._wrap
-        if self.grad_params:
-            for p, a in zip(self.grad_params, r.grads):
-                p.grad = wrap(a, dev)
-        for t, a in zip(self.states, r.states):
-            t._data = a
+        with self.holding:
+            r = self.plan.run([t._data for t in leaves], [t._data for t in self.states])
+            if self.grad_params:
+                for p, a in zip(self.grad_params, r.grads):
+                    p.grad = wrap(a, dev)
+            for t, a in zip(self.states, r.states):
+                t._data = a
         if self.single:
             return wrap(r.outputs[0], dev)
         return _unflatten(self.structure, [wrap(a, dev) for a in r.outputs])
@@ -225,6 +230,7 @@ class trace:
         self._last: _Compiled | None = None
         self._last_sig: tuple | None = None   # (structure, tensor types) of the last traced call
         self.traces = 0
+        self._tracing = threading.RLock()
         if function is not None:
             functools.update_wrapper(self, function)
 
@@ -251,10 +257,13 @@ class trace:
         if compiled is not None and compiled.guards and self._stale(compiled):
             compiled = None
         if compiled is None:
-            sig = (spec, [(t._data.shape, t._data.dtype, t._device.name) for t in leaves])
-            self._log_retrace(sig)
-            self._last_sig = sig
-            return self._trace(key, spec, leaves, args, kwargs)
+            with self._tracing:    # one thread traces a new signature; others wait, then replay it
+                compiled = self._cache.get(key)
+                if compiled is None:
+                    sig = (spec, [(t._data.shape, t._data.dtype, t._device.name) for t in leaves])
+                    self._log_retrace(sig)
+                    self._last_sig = sig
+                    return self._trace(key, spec, leaves, args, kwargs)
         self._last = compiled
         return compiled.run(leaves)
 

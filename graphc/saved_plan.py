@@ -3,8 +3,10 @@ callable LoadedPlan that runs it without the user's code (a training step keeps 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
@@ -35,6 +37,9 @@ class LoadedPlan:
         self._states = [device.xp.array(a) for a in pf.state_arrays]
         self._n_user = sum(o.kind == "output" for o in pf.outputs)
         self.grads: dict[str, Tensor] = {}
+        # A training step reads and replaces its state: calls from several threads take turns (inference
+        # calls run in parallel; the plan itself is reentrant).
+        self._step_lock = threading.Lock() if pf.graph.updates else contextlib.nullcontext()
 
     # ---- description ---------------------------------------------------------------------------------
     @property
@@ -115,10 +120,12 @@ class LoadedPlan:
         return {o.name: np.asarray(to_host(a)) for o, a in zip(self.outputs, res, strict=True)}
 
     def _run(self, args: tuple, kwargs: dict) -> list:
-        r = self._pf.plan.run(self._bind(args, kwargs), self._states)
-        self._states = list(r.states)
-        self.grads = {o.of: Tensor._wrap(a, self.device)
-                      for o, a in zip(self._pf.outputs[self._n_user:], r.grads, strict=True)}
+        inputs = self._bind(args, kwargs)
+        with self._step_lock:
+            r = self._pf.plan.run(inputs, self._states)
+            self._states = list(r.states)
+            self.grads = {o.of: Tensor._wrap(a, self.device)
+                          for o, a in zip(self._pf.outputs[self._n_user:], r.grads, strict=True)}
         return r.outputs
 
     def _bind(self, args: tuple, kwargs: dict) -> list:

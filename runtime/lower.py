@@ -37,8 +37,13 @@ class _Emitter:
         self.names: dict[Value, str] = {}
         self.calls = 0
         self.memory = memory
-        for k, (shape, dtype) in enumerate(self.memory.slots):
-            self.env[f"m{k}"] = xp.empty(shape, dtype)
+        # The slots' buffers: one set per call in flight, taken from a pool, so that calls from several
+        # threads never share a buffer; the first set is made now, others when calls overlap.
+        slots = memory.slots
+
+        def alloc() -> tuple:
+            return tuple(xp.empty(shape, dtype) for shape, dtype in slots)
+        self.env.update(_alloc=alloc, _pool=[alloc()] if slots else [])
 
     def arg(self, v: Value) -> str:
         """The expression naming a value (constants become globals)."""
@@ -175,6 +180,11 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
     body = ["with _errstate(all='ignore'):"] + ["    " + ln for ln in em.lines]
     body.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
+    if memory.slots:
+        bufs = ", ".join(f"m{k}" for k in range(len(memory.slots))) + ","
+        body = (["try:", f"    {bufs} = _pool.pop()", "except IndexError:   # every set is in use by another call",
+                 f"    {bufs} = _alloc()", "try:"] + ["    " + ln for ln in body]
+                + ["finally:", f"    _pool.append(({bufs}))"])
     src = f"def plan({', '.join(args)}):\n" + "\n".join("    " + ln for ln in body) + "\n"
     sig = signature or Signature.of(g)
     src += _runner(args, sig)

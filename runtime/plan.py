@@ -6,7 +6,9 @@ with every state's value after the call, and on the GPU replays a traced step as
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -60,12 +62,22 @@ class Plan:
         self.replay = replay and device == "gpu"    # replay whole calls as a CUDA graph
         self._step = None           # the captured StepGraph, or False once capture was refused
         self.replay_refused: str | None = None      # and why it was
+        # A CPU plan is reentrant (slot buffers come from a per-call pool). On the GPU, fused kernels keep
+        # reduction workspaces and a captured step keeps static buffers: calls take turns.
+        self._gpu_lock = threading.Lock() if device == "gpu" else contextlib.nullcontext()
 
     def __call__(self, *arrays) -> tuple:
-        return self.fn(*arrays)
+        with self._gpu_lock:
+            return self.fn(*arrays)
 
     def run(self, args: Sequence, states: Sequence = ()) -> Result:
-        """Run on `args` and `states` (arrays on the plan's device); the given arrays are not replaced."""
+        """Run on `args` and `states` (arrays on the plan's device); the given arrays are not replaced.
+
+        Safe to call from several threads at once."""
+        with self._gpu_lock:
+            return self._run(args, states)
+
+    def _run(self, args: Sequence, states: Sequence) -> Result:
         if self.replay and config.cuda_graph:
             step = self._captured(args, states)
             if step:
