@@ -30,6 +30,8 @@ class Config:
     gpu_strict: bool = False        # GRAPHC_GPU_STRICT=1: a CUDA generator failure raises instead of falling back
     pass_report: bool = False       # GRAPHC_PASS_REPORT=1: print each pass's time and node counts
     verify: bool = False            # GRAPHC_VERIFY=1: verify the graph after every pass
+    fast_math: bool = False         # GRAPHC_FAST_MATH=1: simplify may rewrite x**0.5 to sqrt(x), exp(log x) to x,
+                                    # (x*a)*b to x*(a*b) ...: results then differ at some inputs (inf, nan, -0.0)
     inline_max: int = 1 << 15       # fused groups up to this many elements run as inline ufunc calls
     chunk: int = 32768              # elements per chunk of a chunked NumPy loop (a few such buffers fit in L2)
     parallel_min: int = 1 << 18     # elements from which a chunked NumPy loop splits across threads
@@ -50,6 +52,7 @@ class Config:
                    gpu_strict=env.get("GRAPHC_GPU_STRICT", "") == "1",
                    pass_report=env.get("GRAPHC_PASS_REPORT") == "1",
                    verify=env.get("GRAPHC_VERIFY") == "1",
+                   fast_math=env.get("GRAPHC_FAST_MATH") == "1",
                    max_plan_memory=_int("GRAPHC_MAX_PLAN_MEMORY", cls.max_plan_memory))
 
 

@@ -187,7 +187,19 @@ def _header(ct: str) -> str:
     decls = " ".join(f"GV {ct} ({fn}{suffix})({ct}{', ' + ct if fn in _TWO_ARGS else ''});" for fn in _VECTOR_MATH)
     return ("#include <tgmath.h>\n#include <stddef.h>\n"
             '#define GV __attribute__((__simd__("notinbranch")))\n'
-            f"{decls}\ntypedef {ct} T;\n")
+            f"{decls}\ntypedef {ct} T;\n" + _FLOORDIV)
+
+
+# NumPy's floor_divide (npy_divmod): the quotient of a minus fmod's exact remainder, snapped to an integer.
+_FLOORDIV = """static inline T g_floordiv(T a, T b) {
+  T mod = fmod(a, b), q = a / b;
+  T div = (a - mod) / b;
+  div = (mod != 0 && (b < 0) != (mod < 0)) ? div - 1 : div;
+  T f = floor(div);
+  f = div - f > (T)0.5 ? f + 1 : f;
+  return b == 0 ? q : div == 0 ? copysign((T)0, q) : f;
+}
+"""
 
 
 class CFusedKernel:
