@@ -1,6 +1,7 @@
 """GradManager: records eager computation on a tape (a Graph) and differentiates it symbolically."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 from .functional.creation import ones_like
@@ -146,6 +147,16 @@ class _TensorInterpreter(Interpreter):
 
 
 _programs: dict[tuple, BackwardProgram] = {}
+_warned_no_gradient = False
+
+
+def _warn_no_gradient() -> None:
+    """As MegEngine, a backward that reaches no attached tensor leaves every .grad as it was; say so, once."""
+    global _warned_no_gradient
+    if not _warned_no_gradient:
+        _warned_no_gradient = True
+        warnings.warn(f"GradManager.backward: the loss depends on none of the attached tensors, so no gradient "
+                      f"was computed (at {user_location()}); this warning is given once", stacklevel=3)
 
 
 class GradManager:
@@ -244,6 +255,8 @@ class GradManager:
                 grads = self._eager_backward(ys, dys)
         finally:
             self.release()
+        if not grads and self._attached:
+            _warn_no_gradient()
         for p, g in grads:
             for cb in self._callbacks.get(id(p), ()):
                 g = cb(p, g)

@@ -3,6 +3,7 @@ applying an op to them: run at once, recorded on the tapes of recording GradMana
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,7 +13,7 @@ from .eager import run_eager
 from .indexing import is_full, translate
 from .ir import REGISTRY
 from .ir.dtypes import as_dtype, default_dtype, float_of, int32, promote, scalar_dtype
-from .ir.errors import AxisError, DeviceError, GraphcError, ShapeError, TraceError, with_context
+from .ir.errors import AxisError, DeviceError, GraphcError, GraphcTypeError, ShapeError, TraceError, with_context
 from .ir.location import user_location
 from .ir.ops.common import normalize_axes
 from .state import State
@@ -36,7 +37,7 @@ class Tensor:
                 arr = _move(arr, dev)
             arr = arr if dtype is None else arr.astype(_checked(op, as_dtype, dtype))
         else:
-            host = data if hasattr(data, "__cuda_array_interface__") else np.asarray(data)
+            host = data if hasattr(data, "__cuda_array_interface__") else _host_array(op, data)
             d = _checked(op, default_dtype, host) if dtype is None else _checked(op, as_dtype, dtype)
             arr = _move(host, dev).astype(d, copy=dev.kind == "cpu" and host is data)
         self._data = arr
@@ -175,7 +176,7 @@ class Tensor:
             axes = tuple(reversed(range(self.ndim)))
         elif len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = axes[0]
-        return apply1("transpose", [self], perm=_ints(axes))
+        return apply1("transpose", [self], perm=_ints(axes, "transpose"))
 
     @property
     def T(self) -> Tensor:
@@ -318,6 +319,15 @@ def _checked(op: str, fn, arg):
         raise with_context(e, op, user_location()) from None
 
 
+def _host_array(op: str, data) -> np.ndarray:
+    """`data` as a NumPy array, or an error naming the user's line (ragged nested lists, above all)."""
+    try:
+        return np.asarray(data)
+    except ValueError:
+        raise with_context(ShapeError("nested sequences of different lengths (a ragged shape) cannot make a "
+                                      "tensor"), op, user_location()) from None
+
+
 def _move(arr, dev: Device):
     """`arr` on device `dev` (no copy when it is already there)."""
     if dev.kind == "gpu":
@@ -332,18 +342,22 @@ def _value_or_none(t: object) -> np.ndarray | None:
     return np.asarray(t)
 
 
-def _ints(shape) -> tuple[int, ...]:
-    """A shape or axis list given as an int, a sequence or a Tensor, as a tuple of ints."""
+def _ints(shape, op: str = "shape") -> tuple[int, ...]:
+    """A shape or axis list given as an int, a sequence or a Tensor, as a tuple of ints (2.5 is refused, not
+    truncated)."""
     if isinstance(shape, Tensor):
         shape = shape.tolist()
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
-    return tuple(int(s) for s in shape)
+    try:
+        return tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise GraphcTypeError(f"{op}: sizes and axes must be integers, got {shape!r} (at {user_location()})") from None
 
 
 def _reshape_target(shape: tuple[int, ...], size: int, target) -> tuple[int, ...]:
     """The shape `target` names for a tensor of `shape` and `size` elements (one entry may be -1)."""
-    new = list(_ints(target))
+    new = list(_ints(target, "reshape"))
     if new.count(-1) > 1:
         raise with_context(ShapeError(f"only one dimension of {tuple(new)} may be -1"), "reshape", user_location())
     if -1 in new:

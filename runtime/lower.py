@@ -35,6 +35,7 @@ class _Emitter:
         self.env: dict[str, object] = {"_errstate": np.errstate, "np": np}
         self.lines: list[str] = []
         self.names: dict[Value, str] = {}
+        self.origins: dict[str, tuple[str, str | None]] = {}   # line prefix (v3, v3f0) -> (op, source line)
         self.calls = 0
         self.memory = memory
         # The slots' buffers: one set per call in flight, taken from a pool, so that calls from several
@@ -55,7 +56,8 @@ class _Emitter:
             self.env[name] = self.xp.asarray(v.data)
         return name
 
-    def line(self, outs: list[Value], prefix: str, expr: str) -> None:
+    def line(self, outs: list[Value], prefix: str, expr: str, n: OpNode) -> None:
+        self.origins[prefix] = (n.attrs["name"] if n.op.family == "fused" else n.op.name, n.loc)
         names = [f"{prefix}_{j}" for j in range(len(outs))]
         self.lines.append(f"{', '.join(names)}{',' if len(names) > 1 else ''} = {expr}")
         self.names.update(zip(outs, names))
@@ -90,7 +92,7 @@ class _Emitter:
             fn = f"k{prefix}"
             self.env[fn] = functools.partial(n.op.kernel, self.xp, **n.attrs)
             expr = f"{fn}({', '.join(args)})"
-        self.line(n.outputs, prefix, expr)
+        self.line(n.outputs, prefix, expr, n)
 
     def release(self, values: list[Value]) -> None:
         """Drop the local names of dead values so their memory returns before the call ends."""
@@ -163,7 +165,7 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
         if device == "gpu":
             from .gpu.kernels import fused_kernel  # CuPy
             em.env[f"f{i}"] = fused_kernel(n)
-            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
+            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})", n)
         elif FusedGroup.of(n).size <= config.inline_max:
             for v, outer in zip(sub.inputs, n.inputs):
                 em.names[v] = em.arg(outer)
@@ -175,7 +177,7 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
             em.env[f"f{i}"] = _cpu_kernel(n)
             outs = {j: em.target(v) for j, v in enumerate(n.outputs) if em.target(v)}
             extra = f", out={{{', '.join(f'{j}: {t}' for j, t in outs.items())}}}" if outs else ""
-            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)}{extra})")
+            em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)}{extra})", n)
         em.release(em.memory.release_after.get(i, []))
     rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
     body = ["with _errstate(all='ignore'):"] + ["    " + ln for ln in em.lines]
@@ -192,7 +194,7 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     exec(compile(src, "<graphc plan>", "exec"), em.env)
     stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls,
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
-    return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"])
+    return Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"], em.origins)
 
 
 def _gib(n: int) -> str:

@@ -41,7 +41,7 @@ def transpose(inp, pattern) -> Tensor:
 def broadcast_to(inp, shape) -> Tensor:
     """Broadcast to a shape (NumPy rules)."""
     x = as_tensor(inp)
-    shape = _ints(shape)
+    shape = _ints(shape, "broadcast_to")
     return x if shape == x.shape else apply1("broadcast_to", [x], shape=shape)
 
 
@@ -158,7 +158,7 @@ def repeat(inp, repeats: int, axis=None) -> Tensor:
 def tile(inp, reps) -> Tensor:
     """Repeat the whole tensor `reps` times along each axis."""
     x = as_tensor(inp)
-    reps = _ints(reps)
+    reps = _ints(reps, "tile")
     nd = max(len(reps), x.ndim)
     x = reshape(x, (1,) * (nd - x.ndim) + x.shape)
     return apply1("tile", [x], reps=(1,) * (nd - len(reps)) + reps)
@@ -169,7 +169,7 @@ def roll(inp, shift, axis=None) -> Tensor:
     x = as_tensor(inp)
     if axis is None:
         return reshape(roll(flatten(x), shift, 0), x.shape)
-    shifts, axes = _ints(shift), _ints(axis)
+    shifts, axes = _ints(shift, "roll"), _ints(axis, "roll")
     if len(shifts) == 1 and len(axes) > 1:
         shifts = shifts * len(axes)
     try:

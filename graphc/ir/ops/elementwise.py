@@ -109,7 +109,9 @@ def _relu(xp, x, out=None):
     # zero of a tie (that is up to the CPU's vector unit); adding +0.0 makes every zero +0.0.
     zero = x.dtype.type(0)
     r = xp.maximum(x, zero, out=out)
-    return xp.add(r, zero, out=r) if x.dtype.kind == "f" else r
+    if x.dtype.kind != "f":
+        return r
+    return xp.add(r, zero, out=r) if r.ndim else r + zero     # 0-d: a NumPy scalar, not an output buffer
 
 
 def _leaky_relu(xp, x, out=None, slope=0.01):
