@@ -8,6 +8,7 @@ import bench_compile
 import bench_linefit
 import bench_mlp
 import bench_shapes
+import bench_threads
 from common import machine
 
 
@@ -18,6 +19,7 @@ def main() -> None:
     mlp = bench_mlp.main()
     comp = bench_compile.main()
     shapes = bench_shapes.main()
+    th = bench_threads.main()
     threads = max(int(k.split("_")[1][:-1]) for k in ch if k.startswith("fused_"))
     print(f"\n## {datetime.date.today()} — {machine()}\n")
     print("| benchmark | baseline | graphc | ratio (graphc / baseline time) | target |")
@@ -40,6 +42,13 @@ def main() -> None:
     for name, t in shapes.items():
         print(f"| {name.replace('_', '-')} step, free batch dimension | specialized {t['specialized'] * 1e6:.1f} us | "
               f"{t['generic'] * 1e6:.1f} us | {t['generic'] / t['specialized']:.3f}x | <= 1.05x |")
+    s, lf_t = th["slots_128"], th["linefit"]
+    print(f"| thread safety: 128x128 plan, slot pool | globals {s['globals'] * 1e6:.1f} us | "
+          f"{s['pool'] * 1e6:.1f} us | {s['pool'] / s['globals']:.3f}x | ~1.0x |")
+    print(f"| thread safety: traced call, read locks | none {s['call_unlocked'] * 1e6:.1f} us | "
+          f"{s['call'] * 1e6:.1f} us | {s['call'] / s['call_unlocked']:.3f}x | ~1.0x |")
+    print(f"| thread safety: line-fit step, write locks | none {lf_t['unlocked'] * 1e6:.2f} us | "
+          f"{lf_t['locked'] * 1e6:.2f} us | {lf_t['locked'] / lf_t['unlocked']:.3f}x | ~1.0x |")
 
 
 if __name__ == "__main__":

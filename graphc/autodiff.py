@@ -3,6 +3,7 @@ MegEngine's custom gradients (graphc/custom_grad.py)."""
 from __future__ import annotations
 
 import itertools
+import warnings
 import weakref
 from collections.abc import Callable
 
@@ -153,6 +154,16 @@ def get_backwarding_grad_manager() -> GradManager | None:
 
 
 _levels = itertools.count()
+_warned_no_gradient = False
+
+
+def _warn_no_gradient() -> None:
+    """As MegEngine, a backward that reaches no attached tensor leaves every .grad as it was; say so, once."""
+    global _warned_no_gradient
+    if not _warned_no_gradient:
+        _warned_no_gradient = True
+        warnings.warn(f"GradManager.backward: the loss depends on none of the attached tensors, so no gradient "
+                      f"was computed (at {user_location()}); this warning is given once", stacklevel=3)
 
 
 class GradManager:
@@ -285,6 +296,8 @@ class GradManager:
             self.release()
         # Callbacks may return Futures set by an after-backward callback (a bucketed all-reduce sees every
         # gradient before it computes any), as in MegEngine.
+        if not grads and self._attached:
+            _warn_no_gradient()
         _backwarding.append(self)
         try:
             done = []

@@ -33,6 +33,8 @@ def add_plan_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=planfile.DEVICES, help="where to run (default: where it was saved)")
     p.add_argument("--verify", action="store_true", help="check the plan against its test vector first")
     p.add_argument("--save", metavar="PLAN", help="write the plan with its updated state (training steps)")
+    p.add_argument("--max-memory", metavar="SIZE", type=_size,
+                   help="refuse a plan whose run would hold more than SIZE bytes (suffixes K, M, G; default 4G)")
     p.set_defaults(func=run_command)
     q = subparsers.add_parser("info", help="describe a saved plan: signature, ops, sizes, versions")
     q.add_argument("plan", help="the plan file")
@@ -45,7 +47,7 @@ def add_plan_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """`graphc run`: load the plan, feed it the input files, print (and save) its outputs."""
     try:
-        plan = load(args.plan, device=args.device, verify=args.verify)
+        plan = load(args.plan, device=args.device, verify=args.verify, max_memory=args.max_memory)
         feeds = _cast_inputs(_read_inputs(args.input, [s.name for s in plan.inputs]), plan.inputs)
         try:
             results = plan.run(**feeds)
@@ -62,7 +64,7 @@ def run_command(args: argparse.Namespace) -> int:
             plan.save(args.save)
             state = " with its updated state" if plan.is_training_step else ""
             print(f"wrote the plan{state} to {args.save}")
-    except (GraphcError, OSError, ValueError) as e:
+    except (GraphcError, OSError, ValueError, MemoryError) as e:
         return fail(e)
     return 0
 
@@ -87,9 +89,9 @@ def info_command(args: argparse.Namespace) -> int:
     print(f"plan file {args.plan}: {_bytes(s['file'])} (description {_bytes(s['description'])}, "
           f"constants {_bytes(s['constants'])}, state {_bytes(s['state'])})")
     same = "this graphc's" if d["opset_matches"] else f"this graphc has {planfile.opset_fingerprint()}"
-    when = f" at {d['metadata']['created']}" if "created" in d["metadata"] else ""
+    when = f" at {_shown(d['metadata']['created'])}" if "created" in d["metadata"] else ""
     print(f"format version {d['format_version']}, op set {d['opset']} ({same}), written by graphc "
-          f"{d['metadata'].get('graphc_version', '?')}{when}")
+          f"{_shown(d['metadata'].get('graphc_version', '?'))}{when}")
     kind = f"training step ({d['updates']} state updates per call)" if d["updates"] else "inference"
     print(f"{kind}; saved on {d['device']}, optimization level {d['opt_level']}; "
           f"test vector: {'yes' if d['test_vector'] else 'no'}")
@@ -113,7 +115,7 @@ def info_command(args: argparse.Namespace) -> int:
     if meta:
         print("metadata:")
         for k, v in sorted(meta.items()):
-            print(f"  {k}: {json.dumps(v)}")
+            print(f"  {_shown(k)}: {json.dumps(v)}")     # json.dumps escapes what it prints
     return 0
 
 
@@ -205,6 +207,20 @@ def _cast_inputs(feeds: dict[str, np.ndarray], specs) -> dict[str, np.ndarray]:
     return feeds
 
 
+def _size(text: str) -> int:
+    """A byte count such as 512M or 8G (argparse type of --max-memory)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = units.get(t[-1:], 1)
+    try:
+        n = float(t[:-1] if t[-1:] in units else t) * scale
+    except ValueError:
+        n = -1.0
+    if not n >= 0:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 512M or 8G)")
+    return int(n)
+
+
 def _summary(a: np.ndarray) -> str:
     head = f"{a.dtype}{list(a.shape)}"
     if a.size <= 8:
@@ -212,6 +228,11 @@ def _summary(a: np.ndarray) -> str:
     if a.dtype.kind in "fiu":
         return (f"{head} min {a.min():.6g} max {a.max():.6g} mean {a.mean(dtype=np.float64):.6g}")
     return f"{head} {int(np.count_nonzero(a))} true"
+
+
+def _shown(x: object) -> str:
+    """Text from a plan file as printed: characters that are not printable (terminal escapes) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(x))
 
 
 def _bytes(n: int) -> str:

@@ -34,6 +34,7 @@ class Config:
 
     cpu_backend: str = "c"          # GRAPHC_CPU_BACKEND: "c" (generated C loops) or "numpy" (chunked ufuncs only)
     cc: str | None = None           # CC: the C compiler to try first
+    cc_timeout: float = 120.0       # seconds a C compiler may take for one kernel (then: the NumPy loop)
     threads: int = 1                # GRAPHC_THREADS: threads of large fused loops and large matrix products
                                     # (default: all cores)
     cache_dir: str = ""             # GRAPHC_CACHE_DIR: compiled C kernels (default ~/.cache/graphc)
@@ -51,6 +52,10 @@ class Config:
     dist_timeout: float = 300.0     # GRAPHC_DIST_TIMEOUT: seconds a collective waits for the other ranks
     bucket_bytes: int = 10 << 20    # GRAPHC_BUCKET_BYTES: gradients packed per all-reduce (MegEngine's 10 MiB)
     mpiexec: str = ""               # GRAPHC_MPIEXEC: the launcher's mpiexec (default: beside Python, else on PATH)
+    fast_math: bool = False         # GRAPHC_FAST_MATH=1: simplify may rewrite x**0.5 to sqrt(x), exp(log x) to x,
+                                    # (x*a)*b to x*(a*b) ...: results then differ at some inputs (inf, nan, -0.0)
+    max_plan_memory: int = 4 << 30  # GRAPHC_MAX_PLAN_MEMORY: bytes a loaded plan's call may hold (a file is data
+                                    # from anywhere: graphc.load(..., max_memory=) raises it for one file)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -69,7 +74,9 @@ class Config:
                    dist_timeout=_seconds("GRAPHC_DIST_TIMEOUT", 300.0),
                    bucket_bytes=_int("GRAPHC_BUCKET_BYTES", 10 << 20), mpiexec=env.get("GRAPHC_MPIEXEC", ""),
                    trace_checked=env.get("GRAPHC_TRACE_CHECKED") == "1",
-                   native_after=_int("GRAPHC_NATIVE_AFTER", 16, least=0))
+                   native_after=_int("GRAPHC_NATIVE_AFTER", 16, least=0),
+                   fast_math=env.get("GRAPHC_FAST_MATH") == "1",
+                   max_plan_memory=_int("GRAPHC_MAX_PLAN_MEMORY", cls.max_plan_memory))
 
 
 config = Config.from_env()

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,6 +30,7 @@ from .ir.interpret import evaluate
 from .ir.location import user_location
 from .ir.symbols import Dim, collecting, is_static
 from .ir.symbols import evaluate as concrete
+from .locks import Holding, state_locks
 from .optimizer.optimizer import Optimizer
 from .passes.autodiff import grad as derive
 from .runtime.arrays import to_host
@@ -243,6 +245,8 @@ class _Compiled:
         sig = Signature.of(g, n_args, len(self.grad_params))
         self.plan = compile_graph(g, opt_level, dev.kind, sig, replay=True)
         self.device = dev
+        # A training step holds its captured tensors' locks exclusively, a read-only call shares them.
+        self.holding = Holding(state_locks(self.states), write=bool(g.updates or self.grad_params or self.arg_updates))
 
     @property
     def generic(self) -> bool:
@@ -294,16 +298,17 @@ class _Compiled:
 
     def run(self, leaves) -> object:
         """Replay the plan on new inputs, rebind the states to their new values, return the outputs."""
-        r = self.plan.run([t._data for t in leaves], [t._data for t in self.states])
         dev = self.device
         wrap = Tensor._wrap
-        if self.grad_params:
-            for p, k, a in zip(self.grad_params, self.grad_args, r.grads):
-                (p if k is None else leaves[k]).grad = wrap(a, dev)
-        for t, a in zip(self.states, r.states):
-            t._data = a
-        for k, a in zip(self.arg_updates, r.outputs[self.n_out:]):
-            leaves[k]._data = a
+        with self.holding:
+            r = self.plan.run([t._data for t in leaves], [t._data for t in self.states])
+            if self.grad_params:
+                for p, k, a in zip(self.grad_params, self.grad_args, r.grads):
+                    (p if k is None else leaves[k]).grad = wrap(a, dev)
+            for t, a in zip(self.states, r.states):
+                t._data = a
+            for k, a in zip(self.arg_updates, r.outputs[self.n_out:]):
+                leaves[k]._data = a
         if self.single:
             return wrap(r.outputs[0], dev)
         return _unflatten(self.structure, [wrap(a, dev) for a in r.outputs[:self.n_out]])
@@ -423,6 +428,7 @@ class trace:
         self._warned: set[str] = set()        # arguments already warned about (Python numbers, lists)
         self._miss: str | None = None          # why no generic plan served the last new signature
         self.history: list[tuple[str, str]] = []   # (signature, why it was compiled), one per compile
+        self._tracing = threading.RLock()
         if function is not None:
             functools.update_wrapper(self, function)
 
@@ -479,12 +485,15 @@ class trace:
             if compiled is not None:
                 self._cache[key] = compiled
         if compiled is None:
-            sig = (spec, [(t._data.shape, t._data.dtype, t._device.name) for t in leaves])
-            why = self._log_retrace(sig)
-            self._last_sig = sig
-            # A free dimension whose guard failed would fail the same way traced again: use exact shapes.
-            exact = self._miss is not None and self._miss.startswith("guard")
-            return self._trace(key, spec, leaves, why + (", so exact shapes" if exact else ""), exact)
+            with self._tracing:    # one thread traces a new signature; others wait, then replay it
+                compiled = self._cache.get(key)
+                if compiled is None:
+                    sig = (spec, [(t._data.shape, t._data.dtype, t._device.name) for t in leaves])
+                    why = self._log_retrace(sig)
+                    self._last_sig = sig
+                    # A free dimension whose guard failed would fail the same way traced again: exact shapes.
+                    exact = self._miss is not None and self._miss.startswith("guard")
+                    return self._trace(key, spec, leaves, why + (", so exact shapes" if exact else ""), exact)
         self._last = compiled
         if self.checked:
             return self._checked_call(compiled, spec, leaves)

@@ -3,9 +3,11 @@ callable LoadedPlan that runs it without the user's code (a training step keeps 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
@@ -18,6 +20,7 @@ from .passes.dce import dce
 from .runtime import planfile
 from .runtime.arrays import to_host
 from .runtime.planfile import IOSpec, PlanFile
+from .runtime.planfile.checks import as_name
 from .tensors import Tensor
 
 PathOrFile = str | os.PathLike | BinaryIO
@@ -39,6 +42,9 @@ class LoadedPlan:
         self.grads: dict[str, Tensor] = {}
         for g in (pf.graph, pf.plan.graph):   # printed graphs and pictures show the outputs' names
             _name_outputs(g, pf.outputs)
+        # A training step reads and replaces its state: calls from several threads take turns (inference
+        # calls run in parallel; the plan itself is reentrant).
+        self._step_lock = threading.Lock() if pf.graph.updates else contextlib.nullcontext()
 
     # ---- description ---------------------------------------------------------------------------------
     @property
@@ -124,10 +130,12 @@ class LoadedPlan:
         return {o.name: np.asarray(to_host(a)) for o, a in zip(self.outputs, res, strict=True)}
 
     def _run(self, args: tuple, kwargs: dict) -> list:
-        r = self._pf.plan.run(self._bind(args, kwargs), self._states)
-        self._states = list(r.states)
-        self.grads = {o.of: Tensor._wrap(a, self.device)
-                      for o, a in zip(self._pf.outputs[self._n_user:], r.grads, strict=True)}
+        inputs = self._bind(args, kwargs)
+        with self._step_lock:
+            r = self._pf.plan.run(inputs, self._states)
+            self._states = list(r.states)
+            self.grads = {o.of: Tensor._wrap(a, self.device)
+                          for o, a in zip(self._pf.outputs[self._n_user:], r.grads, strict=True)}
         return r.outputs
 
     def _bind(self, args: tuple, kwargs: dict) -> list:
@@ -208,18 +216,20 @@ def _name_outputs(g, specs: list[IOSpec]) -> None:
             v.name = spec.name if spec.kind == "output" else v.name or f"∂loss/∂{spec.of}"
 
 
-def load(path: PathOrFile, device: str | Device | None = None, verify: bool = False) -> LoadedPlan:
+def load(path: PathOrFile, device: str | Device | None = None, verify: bool = False,
+         max_memory: int | None = None) -> LoadedPlan:
     """Load a plan file (a path or a binary file object) to run on `device`.
 
     device: None (where the plan was saved if that device is usable here, else the CPU), "cpu", "gpu" or a
     MegEngine device name. verify=True runs the embedded test vector first. A bad file raises
-    PlanFormatError.
+    PlanFormatError; so does a plan whose calls would hold more than `max_memory` bytes at once (default
+    graphc.config.config.max_plan_memory, 4 GiB; GRAPHC_MAX_PLAN_MEMORY).
     """
     dev = None
     if device is not None:
         dev = get_device({"cpu": "cpu0", "gpu": "gpu0"}.get(device, device) if isinstance(device, str)
                          else device)
-    pf = planfile.load(path, dev.kind if dev else None, verify)
+    pf = planfile.load(path, dev.kind if dev else None, verify, max_memory)
     if dev is None:   # the default device when it is the chosen kind, as a live trace's Tensors show it
         dev = get_device(None)
         dev = dev if dev.kind == pf.plan.device else get_device(f"{pf.plan.device}0")
@@ -267,7 +277,7 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
     n_args = len(g.inputs) - len(c.states)
     states = list(g.inputs[n_args:])
     arrays = [np.asarray(to_host(t._data)) for t in c.states]
-    names = _unique([v.name or f"state{i}" for i, v in enumerate(states)])
+    names = _unique([as_name(v.name or "", f"state{i}") for i, v in enumerate(states)])
     grad_of: list[str] = []
     if optimize_for_inference:
         # Only the random generators' keys keep advancing, so the plan draws fresh numbers on every call.
@@ -283,7 +293,7 @@ def dump_trace(traced, file: PathOrFile, *, arg_names: Sequence[str] | None = No
         pos = {id(t): i for i, t in enumerate(c.states)}
         if all(id(p) in pos for p in c.grad_params):
             grad_of = [names[pos[id(p)]] for p in c.grad_params]
-    args = list(arg_names) if arg_names is not None else _unique([v.name or f"arg{i}" for i, v in
+    args = list(arg_names) if arg_names is not None else _unique([as_name(v.name or "", f"arg{i}") for i, v in
                                                                   enumerate(g.inputs[:n_args])])
     if output_names is None:
         output_names = _unique([_output_name(v, i) if i < c.n_out else f"grad{i - c.n_out}"

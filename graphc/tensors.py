@@ -3,6 +3,7 @@ applying an op to them: run at once, recorded on the tapes of recording GradMana
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -54,7 +55,7 @@ class Tensor:
             dev, arr = data._device, data._value()
         else:
             dev = _checked(op, get_device, device)
-            host = data if hasattr(data, "__cuda_array_interface__") else np.asarray(data)
+            host = data if hasattr(data, "__cuda_array_interface__") else _host_array(op, data)
             d = _checked(op, default_dtype, host) if dtype is None else _checked(op, as_dtype, dtype)
             arr = _move(host, dev).astype(d, copy=dev.kind == "cpu" and host is data)
         self._data = arr
@@ -229,7 +230,7 @@ class Tensor:
             axes = tuple(reversed(range(self.ndim)))
         elif len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = axes[0]
-        return apply1("transpose", [self], perm=_ints(axes))
+        return apply1("transpose", [self], perm=_ints(axes, "transpose"))
 
     @property
     def T(self) -> Tensor:
@@ -397,6 +398,15 @@ def _checked(op: str, fn, arg):
         raise with_context(e, op, user_location()) from None
 
 
+def _host_array(op: str, data) -> np.ndarray:
+    """`data` as a NumPy array, or an error naming the user's line (ragged nested lists, above all)."""
+    try:
+        return np.asarray(data)
+    except ValueError:
+        raise with_context(ShapeError("nested sequences of different lengths (a ragged shape) cannot make a "
+                                      "tensor"), op, user_location()) from None
+
+
 def _move(arr, dev: Device):
     """`arr` on device `dev` (no copy when it is already there)."""
     if dev.kind == "gpu":
@@ -426,19 +436,22 @@ def _static_or_array(t: object) -> np.ndarray:
     return static_value(t) if isinstance(t, Tensor) else np.asarray(t)
 
 
-def _ints(shape) -> tuple[int | Dim, ...]:
+def _ints(shape, op: str = "shape") -> tuple[int | Dim, ...]:
     """A shape or axis list given as an int, a sequence (of ints, symbolic sizes or one-element Tensors) or a
-    Tensor, as a tuple of ints (symbolic sizes kept)."""
+    Tensor, as a tuple of ints (symbolic sizes kept; 2.5 is refused, not truncated)."""
     if isinstance(shape, Tensor):
         shape = static_value(shape).reshape(-1).tolist()
     if isinstance(shape, (int, np.integer, Dim)):
         shape = (shape,)
-    return tuple(s if isinstance(s, Dim) else int(static_scalar(s)) for s in shape)
+    try:
+        return tuple(s if isinstance(s, Dim) else operator.index(static_scalar(s)) for s in shape)
+    except TypeError:
+        raise GraphcTypeError(f"{op}: sizes and axes must be integers, got {shape!r} (at {user_location()})") from None
 
 
 def _reshape_target(shape: tuple[int, ...], size: int, target) -> tuple[int, ...]:
     """The shape `target` names for a tensor of `shape` and `size` elements (one entry may be -1)."""
-    new = list(_ints(target))
+    new = list(_ints(target, "reshape"))
     if new.count(-1) > 1:
         raise with_context(ShapeError(f"only one dimension of {tuple(new)} may be -1"), "reshape", user_location())
     if -1 in new:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphc.ir import Graph, Value
+from graphc.ir.ops.fused import iteration_shape
 from graphc.ir.symbols import is_static
 
 from .schedule import wait_points
@@ -111,6 +112,45 @@ def _read_until(g: Graph) -> list[int]:
     for i, j in wait_points(g).items():
         until[i] = j
     return until
+
+
+def peak_bytes(g: Graph, mp: MemoryPlan, inline_max: int = 0) -> int:
+    """An estimate of the most memory one call of `g`, lowered with `mp`, holds at once (in bytes).
+
+    Counted: the slots; every array a node makes (neither a slot nor a view) from that node until it is
+    released or the call ends; while a node runs, its results' size again unless it writes them directly
+    (a temporary), and the operands a fused loop copies (views). Fused groups of at most `inline_max`
+    elements run as inline calls whose intermediates live to the end of the call. Inputs and states belong
+    to the caller and are not counted, nor are values whose size depends on free dimensions (the caller's
+    arguments decide them).
+    """
+    sizes: dict[Value, int] = {}
+    live = peak = 0
+    for i, n in enumerate(g.nodes):
+        made = 0
+        for v in n.outputs:
+            if v not in mp.slot_of and not n.op.view:
+                sizes[v] = _bytes(v)
+                made += sizes[v]
+        work = 0 if _writes_out(n) or n.op.family == "fused" else made
+        if n.op.family == "fused":
+            sub = n.attrs["subgraph"]
+            shape = iteration_shape(sub)
+            if is_static(shape) and int(np.prod(shape, dtype=np.int64)) <= inline_max:
+                outs = set(sub.outputs)
+                made += sum(_bytes(v) for m in sub.nodes for v in m.outputs if v not in outs)
+            else:   # a loop kernel reads its operands contiguous: views (a broadcast) are copied first
+                work += sum(_bytes(v) for v in n.inputs if v.producer is not None and v.producer.op.view)
+        live += made
+        peak = max(peak, live + work)
+        for v in mp.release_after.get(i, ()):
+            live -= sizes.pop(v, 0)
+    return mp.bytes + peak
+
+
+def _bytes(v: Value) -> int:
+    """v's size in bytes (0 when free dimensions decide it)."""
+    return v.size * v.dtype.itemsize if type(v.size) is int else 0
 
 
 def _inplace_updates(g: Graph, min_bytes: int) -> dict[Value, Value]:

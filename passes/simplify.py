@@ -2,7 +2,10 @@
 moved onto smaller results, and broadcasts that elementwise ops can do themselves.
 
 The rules are a table keyed by op name; each rule returns a replacement for a node's single output (built
-with `emit` into the graph) or None.
+with `emit` into the graph) or None. A rewrite is made only where it gives the same result for every input,
+infinities, NaN and signed zeros included (x + 0.0 is not x for x = -0.0, exp(log x) is not x for x < 0,
+(x*c1)*c2 is not x*(c1*c2) when c1*c2 underflows to 0 and x is infinite). The others need fast math, which
+the user turns on explicitly (config.fast_math, GRAPHC_FAST_MATH=1); results may then differ at such inputs.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphc.config import config
 from graphc.ir import Graph, OpNode, Value, building, emit
 from graphc.ir.errors import ShapeError
 from graphc.ir.ops.common import broadcast_shapes
@@ -23,9 +27,11 @@ MAX_SWEEPS = 6
 
 @dataclass(frozen=True)
 class Options:
-    """What the rules may do: `inner_products` turns sums of products of vectors into vdot."""
+    """What the rules may do: `inner_products` turns sums of products of vectors into vdot; `fast_math` allows
+    rewrites that change results at some inputs (overflow, underflow, signed zeros, NaN)."""
 
     inner_products: bool = True
+    fast_math: bool = False
 
 
 Rule = Callable[[OpNode, Graph, Options], "Value | None"]
@@ -41,7 +47,15 @@ def _scalar(v: Value) -> float | None:
     if d.size == 0:
         return None
     first = d.flat[0]
-    return float(first) if d.size == 1 or np.all(d == first) else None
+    if d.size == 1 or (np.all(d == first) and (first != 0 or np.all(np.signbit(d) == np.signbit(first)))):
+        return float(first)
+    return None
+
+
+def _is_zero(v: Value, negative: bool) -> bool:
+    """True for a constant zero of this sign (any zero of an integer dtype)."""
+    c = _scalar(v)
+    return c == 0 and (v.dtype.kind != "f" or bool(np.signbit(c)) == negative)
 
 
 def _producer(v: Value, name: str) -> OpNode | None:
@@ -91,7 +105,8 @@ def _times_one(n, g, o):
 
 
 def _scalings_merge(n, g, o):
-    # (x * c1) * c2 -> x * (c1 * c2), so gradient scalings collapse to one multiply.
+    # (x * c1) * c2 -> x * (c1 * c2), so gradient scalings collapse to one multiply. Exact when one of them is
+    # -1 (negation commutes with rounding); otherwise c1 * c2 may round, underflow to 0 or overflow.
     a, b = n.inputs
     out = n.outputs[0]
     for x, c in ((a, _scalar(b)), (b, _scalar(a))):
@@ -99,17 +114,18 @@ def _scalings_merge(n, g, o):
         if c is None or inner is None or x.shape != out.shape:
             continue
         for y, k in ((inner.inputs[0], _scalar(inner.inputs[1])), (inner.inputs[1], _scalar(inner.inputs[0]))):
-            if k is not None and y.shape == out.shape:
+            if k is not None and y.shape == out.shape and (o.fast_math or -1 in (c, k)):
                 return emit("mul", [y, _const(g, k * c, out)])
     return None
 
 
 def _plus_zero(n, g, o):
+    # x + (-0.0) is x for every x; x + 0.0 turns -0.0 into 0.0.
     a, b = n.inputs
     out = n.outputs[0]
-    if _scalar(b) == 0 and a.shape == out.shape:
+    if (_is_zero(b, True) or o.fast_math and _scalar(b) == 0) and a.shape == out.shape:
         return a
-    if _scalar(a) == 0 and b.shape == out.shape:
+    if (_is_zero(a, True) or o.fast_math and _scalar(a) == 0) and b.shape == out.shape:
         return b
     return None
 
@@ -121,13 +137,14 @@ def _twice(n, g, o):
 
 
 def _minus(n, g, o):
+    # x - 0.0 is x and -0.0 - x is -x for every x (x - (-0.0) and 0.0 - x differ at signed zeros).
     a, b = n.inputs
     out = n.outputs[0]
-    if _scalar(b) == 0 and a.shape == out.shape:
+    if (_is_zero(b, False) or o.fast_math and _scalar(b) == 0) and a.shape == out.shape:
         return a
     if a is b and out.dtype.kind in "iu":  # x - x is 0 only where x is finite, so integers only
         return emit("broadcast_to", [g.add_const(np.zeros((), out.dtype))], shape=out.shape)
-    if _scalar(a) == 0 and b.shape == out.shape:
+    if (_is_zero(a, True) or o.fast_math and _scalar(a) == 0) and b.shape == out.shape:
         return emit("neg", [b])
     return None
 
@@ -152,7 +169,9 @@ def _integer_powers(n, g, o):
         return emit("mul", [a, a])
     if c == 3:
         return emit("mul", [emit("mul", [a, a]), a])
-    if c == 0.5:
+    # NumPy computes a power by a one-element 0.5 as sqrt (-0.0 stays -0.0, -inf gives nan), and by an array of
+    # 0.5 as pow (0.0 and inf): only the former is sqrt exactly.
+    if c == 0.5 and (b.size == 1 or o.fast_math):
         return emit("sqrt", [a])
     if c == -1:
         return emit("div", [_const(g, 1, a), a])
@@ -160,9 +179,10 @@ def _integer_powers(n, g, o):
 
 
 def _inverse_of(name: str) -> Rule:
+    # exp(log x) is nan for x < 0, log(exp x) is inf once exp overflows (and both round): fast math only.
     def rule(n, g, o):
         inner = _producer(n.inputs[0], name)
-        return inner.inputs[0] if inner is not None else None
+        return inner.inputs[0] if inner is not None and o.fast_math else None
     return rule
 
 
@@ -195,10 +215,11 @@ def _count_of_an_input(n, g, o):
 
 
 def _sum_of_scaled(n, g, o):
-    # sum(x * c) = sum(x) * c: the scaling moves onto the (smaller) result.
+    # sum(x * c) = sum(x) * c: the scaling moves onto the (smaller) result. Fast math only: sum(x) may
+    # overflow where the scaled terms' sum does not (or the scaled terms underflow).
     a, out = n.inputs[0], n.outputs[0]
     xc = _scaled(a)
-    if xc is None or out.dtype.kind != "f":
+    if xc is None or out.dtype.kind != "f" or not o.fast_math:
         return None
     return _times(emit("sum", [xc[0]], **n.attrs), xc[1], g, out)
 
@@ -213,7 +234,9 @@ def _inner_product(n, g, o):
 
 
 def _vdot_of_scaled(n, g, o):
-    # vdot(x * c, y) = vdot(x, y) * c
+    # vdot(x * c, y) = vdot(x, y) * c, fast math only (as sum(x * c) above)
+    if not o.fast_math:
+        return None
     for i, v in enumerate(n.inputs):
         xc = _scaled(v)
         if xc is not None:
@@ -310,8 +333,9 @@ def _unbroadcast_operands(n: OpNode) -> bool:
 
 
 def simplify(g: Graph, inner_products: bool = True) -> None:
-    """Apply the rules until nothing changes (or MAX_SWEEPS sweeps), then drop dead nodes."""
-    opts = Options(inner_products)
+    """Apply the rules until nothing changes (or MAX_SWEEPS sweeps), then drop dead nodes; rewrites that change
+    results at some inputs only when config.fast_math is on."""
+    opts = Options(inner_products, config.fast_math)
     for _ in range(MAX_SWEEPS):
         if not _sweep(g, opts):
             break

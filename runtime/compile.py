@@ -9,16 +9,17 @@ from .plan import Plan, Signature
 
 
 def compile_graph(g: Graph, opt_level: int = 3, device: str = "cpu", signature: Signature | None = None,
-                  replay: bool = False) -> Plan:
+                  replay: bool = False, max_memory: int | None = None) -> Plan:
     """Optimize a copy of `g` at `opt_level` (0..3) and lower it to a Plan for `device` ("cpu" or "gpu").
 
     `signature` says which inputs are states and which outputs gradients (default: all arguments and
-    outputs); `replay` lets a GPU plan replay whole calls as one CUDA graph."""
+    outputs); `replay` lets a GPU plan replay whole calls as one CUDA graph; a plan whose calls would
+    hold more than `max_memory` bytes is refused (ResourceError)."""
     sig = signature or Signature.of(g)
     opt = g.copy()
     optimize(opt, opt_level, device=device)
     _keep_names(g, opt)
-    return lower(opt, device, sig, replay)
+    return lower(opt, device, sig, replay, max_memory)
 
 
 def _keep_names(g: Graph, opt: Graph) -> None:

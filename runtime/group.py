@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphc.ir import Graph, OpNode, Value
+from graphc.ir.ops.fused import iteration_shape
 from graphc.ir.ops.reduce import reduced_shape
 from graphc.ir.symbols import Dim, is_static, prod
 
@@ -67,10 +68,3 @@ class FusedGroup:
         p = v.producer
         return p if p is not None and p.op.reduction is not None else None
 
-
-def iteration_shape(sub: Graph) -> tuple[int, ...]:
-    """The shape a fused subgraph iterates over (its elementwise results' shape)."""
-    for n in sub.nodes:
-        if n.op.elementwise:
-            return n.outputs[0].shape
-    return sub.nodes[0].inputs[0].shape

@@ -14,7 +14,9 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import Graph, OpNode, Value
-from graphc.passes.memory import MemoryPlan, plan_memory
+from graphc.ir.errors import ResourceError
+from graphc.ir.ops.fused import group_problem
+from graphc.passes.memory import MemoryPlan, peak_bytes, plan_memory
 from graphc.passes.schedule import wait_points
 
 from .arrays import array_module
@@ -25,7 +27,7 @@ from .cpu.chunked import FusedCPUKernel
 from .cpu.native import Tiered
 from .group import FusedGroup
 from .plan import Plan, Result, Signature
-from .sizes import Buffers, binding_lines, has_dims, source
+from .sizes import SlotBuffers, binding_lines, has_dims, source
 
 log = logging.getLogger("graphc.runtime")
 POKE_ELEMENTS = 1 << 14     # a node touching this many elements lets started collectives progress after it
@@ -34,21 +36,26 @@ POKE_ELEMENTS = 1 << 14     # a node touching this many elements lets started co
 class _Emitter:
     """Generated source lines plus the globals they refer to."""
 
-    def __init__(self, xp, memory: MemoryPlan | None) -> None:
+    def __init__(self, xp, memory: MemoryPlan) -> None:
         self.xp = xp
         self.env: dict[str, object] = {"_errstate": np.errstate, "np": np}
         self.lines: list[str] = []
         self.names: dict[Value, str] = {}
+        self.origins: dict[str, tuple[str, str | None]] = {}   # line prefix (v3, v3f0) -> (op, source line)
         self.calls = 0
         self.blas_threads: int | None = None   # the BLAS thread count set last in the generated code
-        self.memory = memory or MemoryPlan()
-        for k, (shape, dtype) in enumerate(self.memory.slots):
-            if has_dims(shape):    # sized when the plan runs (the same buffer while the sizes stay)
-                self.env.setdefault("_buffers", Buffers(xp))
+        self.memory = memory
+        # The slots' buffers: one set per call in flight, taken from a pool, so that calls from several
+        # threads never share a buffer; the first set is made now, others when calls overlap. A slot whose
+        # shape has free sizes is sized by the call (and kept in its set while the sizes stay).
+        self.env.update(_alloc=functools.partial(SlotBuffers, xp, memory.slots))
+        self.env["_pool"] = [self.env["_alloc"]()] if memory.slots else []
+        static = [k for k, (shape, _) in enumerate(memory.slots) if not has_dims(shape)]
+        self.slot_lines = [f"{''.join(f'm{k}, ' for k in static)}= _b.static"] if static else []
+        for k, (shape, dtype) in enumerate(memory.slots):
+            if has_dims(shape):
                 self.env[f"d{k}"] = dtype
-                self.lines.append(f"m{k} = _buffers.get({k}, {source(shape)}, d{k})")
-            else:
-                self.env[f"m{k}"] = xp.empty(shape, dtype)
+                self.slot_lines.append(f"m{k} = _b.get({k}, {source(shape)}, d{k})")
 
     def arg(self, v: Value) -> str:
         """The expression naming a value (constants become globals)."""
@@ -60,7 +67,8 @@ class _Emitter:
             self.env[name] = self.xp.asarray(v.data)
         return name
 
-    def line(self, outs: list[Value], prefix: str, expr: str) -> None:
+    def line(self, outs: list[Value], prefix: str, expr: str, n: OpNode) -> None:
+        self.origins[prefix] = (n.attrs["name"] if n.op.family == "fused" else n.op.name, n.loc)
         names = [f"{prefix}_{j}" for j in range(len(outs))]
         self.lines.append(f"{', '.join(names)}{',' if len(names) > 1 else ''} = {expr}")
         self.names.update(zip(outs, names))
@@ -97,7 +105,7 @@ class _Emitter:
             self.env[fn] = functools.partial(n.op.kernel, self.xp, **static)
             sized = [f"{k}={source(a)}" for k, a in n.attrs.items() if k not in static]
             expr = f"{fn}({', '.join(args + sized)})"
-        self.line(n.outputs, prefix, expr)
+        self.line(n.outputs, prefix, expr, n)
 
     def blas(self, n: OpNode) -> None:
         """Before a matrix product on the CPU: set the BLAS threads its size calls for, if not set already
@@ -135,7 +143,7 @@ class _Emitter:
         self.env[f"f{i}"] = _cpu_kernel(n)
         outs = {j: self.target(v) for j, v in enumerate(n.outputs) if self.target(v)}
         extra = f", out={{{', '.join(f'{j}: {t}' for j, t in outs.items())}}}" if outs else ""
-        self.line(n.outputs, f"v{i}", f"f{i}({', '.join(self.arg(v) for v in n.inputs)}{extra})")
+        self.line(n.outputs, f"v{i}", f"f{i}({', '.join(self.arg(v) for v in n.inputs)}{extra})", n)
 
     def start(self, n: OpNode, i: int, k: int) -> None:
         """Start the k-th collective of the plan, node i (receiving into its persistent buffer when the memory
@@ -151,7 +159,7 @@ class _Emitter:
 
     def wait(self, n: OpNode, i: int) -> None:
         """Wait for the collective of node i; its result gets the node's name."""
-        self.line(n.outputs, f"v{i}", f"h{i}.wait()")
+        self.line(n.outputs, f"v{i}", f"h{i}.wait()", n)
         self.lines.append(f"del h{i}")
 
     def release(self, values: list[Value]) -> None:
@@ -170,7 +178,12 @@ def _gemm_ok(n: OpNode) -> bool:
 
 def _cpu_kernel(n: OpNode):
     """The compiled C loop for a large fused group when possible, else the NumPy chunked loop, else (sizes
-    symbolic past the leading axis) the group's reference kernel, op by op."""
+    symbolic past the leading axis) the group's reference kernel, op by op; a group the fusion pass would not
+    build (one made by hand) runs op by op."""
+    why = group_problem(n.attrs["subgraph"])
+    if why:
+        log.debug("fused group %s runs op by op: %s", n.attrs["name"], why)
+        return _OpByOp(n)
     try:
         return CFusedKernel(n)
     except Unsupported as e:
@@ -182,18 +195,38 @@ def _cpu_kernel(n: OpNode):
         return functools.partial(n.op.kernel, np, **n.attrs)
 
 
+class _OpByOp:
+    """A fused node run by its reference kernel (the kernels' calling convention; `out` is not used)."""
+
+    def __init__(self, n: OpNode) -> None:
+        self.run = functools.partial(n.op.kernel, np, **n.attrs)
+
+    def __call__(self, *arrays, out: dict | None = None):
+        return self.run(*arrays)
+
+
 def _own(a):
     """`a` when the plan may write into it (a writable NumPy array), else None (a new array)."""
     return a if type(a) is np.ndarray and a.flags.writeable and a.flags.c_contiguous else None
 
 
-def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, replay: bool = False) -> Plan:
-    """Generate and compile the plan function for `g` on `device` ("cpu" or "gpu")."""
+def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, replay: bool = False,
+          max_memory: int | None = None) -> Plan:
+    """Generate and compile the plan function for `g` on `device` ("cpu" or "gpu").
+
+    A plan whose calls would hold more than `max_memory` bytes at once (an estimate from the memory plan;
+    free sizes are the caller's and not counted) is refused with a ResourceError before anything is
+    allocated."""
     args = [f"a{i}" for i in range(len(g.inputs))]
     bindings = binding_lines(g, args)    # symbols first: sized buffers below need them
-    memory = plan_memory(g) if device == "cpu" else None
+    memory = plan_memory(g) if device == "cpu" else MemoryPlan()
+    if max_memory is not None:
+        need = peak_bytes(g, memory, config.inline_max if device == "cpu" else 0)
+        if need > max_memory:
+            raise ResourceError(f"the plan needs about {_gib(need)} while it runs, over the limit of "
+                                f"{_gib(max_memory)}")
     em = _Emitter(array_module(device), memory)
-    em.lines[:0] = bindings
+    em.lines[:0] = bindings + em.slot_lines
     em.names.update(zip(g.inputs, args))
     fused = 0
     colls = [n for n in g.nodes if n.op.collective]
@@ -221,6 +254,9 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     scopes += ", _cs.lock" if cs else ""
     body = [f"with {scopes}:"] + ["    " + ln for ln in em.lines]
     body.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
+    if memory.slots:
+        body = (["try:", "    _b = _pool.pop()", "except IndexError:   # every set is in use by another call",
+                 "    _b = _alloc()", "try:"] + ["    " + ln for ln in body] + ["finally:", "    _pool.append(_b)"])
     src = f"def plan({', '.join(args)}):\n" + "\n".join("    " + ln for ln in body) + "\n"
     sig = signature or Signature.of(g)
     src += _runner(args, sig)
@@ -228,10 +264,14 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     exec(compile(src, "<graphc plan>", "exec"), em.env)
     stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls, "collectives": len(colls),
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
-    plan = Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"], cs)
+    plan = Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"], cs, em.origins)
     if device == "cpu" and cs is None and config.native_after > 0:
         em.env["plan"] = Tiered(plan, em.env, g)   # the runner calls it; plan.fn stays the NumPy code until then
     return plan
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.2f} GiB"
 
 
 def _node(em: _Emitter, n: OpNode, i: int, device: str) -> int:
@@ -245,7 +285,7 @@ def _node(em: _Emitter, n: OpNode, i: int, device: str) -> int:
     if device == "gpu":
         from .gpu.kernels import fused_kernel  # CuPy
         em.env[f"f{i}"] = fused_kernel(n)
-        em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})")
+        em.line(n.outputs, f"v{i}", f"f{i}({', '.join(em.arg(v) for v in n.inputs)})", n)
     elif type(size) is int:
         em.inline_group(n, i) if size <= config.inline_max else em.kernel_group(n, i)
     else:   # a size known per call: small calls run the ufunc lines, large ones the kernel

@@ -6,17 +6,22 @@ with every state's value after the call, and on the GPU replays a traced step as
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from graphc.config import config
 from graphc.ir import Graph
+from graphc.ir.errors import GraphcError, GraphcIndexError, ShapeError, with_context
 
 from .collective import Collectives
 
 log = logging.getLogger("graphc.runtime")
+_ASSIGNED = re.compile(r"\s*(v\d+(?:f\d+)?)_\d+")     # a generated line assigning a node's results
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,12 @@ class Plan:
 
     def __init__(self, graph: Graph, source: str, fn: Callable, device: str, stats: dict,
                  signature: Signature, replay: bool, runner: Callable[[Sequence, Sequence], Result],
-                 collectives: Collectives | None = None) -> None:
+                 collectives: Collectives | None = None,
+                 origins: dict[str, tuple[str, str | None]] | None = None) -> None:
         self.graph = graph          # the optimized graph (fused nodes keep their subgraphs)
         self.source = source        # the generated functions' text
         self.fn = fn                # the plan on all inputs: (args..., states...) -> the raw result tuple
+        self.numpy_fn = fn          # the generated NumPy code, when fn becomes the native plan
         self._runner = runner       # the same, split: run(args, states) -> Result
         self.device = device
         self.stats = stats          # kernel counts and buffer figures
@@ -65,12 +72,57 @@ class Plan:
         self._step = None           # the captured StepGraph, or False once capture was refused
         self.replay_refused: str | None = None      # and why it was
         self.tier = "numpy"         # "native" once a small CPU plan runs as one C function (runtime/cpu/native.py)
+        # A CPU plan is reentrant (slot buffers come from a per-call pool). On the GPU, fused kernels keep
+        # reduction workspaces and a captured step keeps static buffers: calls take turns.
+        self._gpu_lock = threading.Lock() if device == "gpu" else contextlib.nullcontext()
+        self._origins = origins or {}   # a line of the generated code -> the op and the user's line it runs
 
     def __call__(self, *arrays) -> tuple:
-        return self.fn(*arrays)
+        with self._gpu_lock:
+            return self.fn(*arrays)
 
     def run(self, args: Sequence, states: Sequence = ()) -> Result:
-        """Run on `args` and `states` (arrays on the plan's device); the given arrays are not replaced."""
+        """Run on `args` and `states` (arrays on the plan's device); the given arrays are not replaced.
+
+        Safe to call from several threads at once. An index or value error of a kernel names the op and the
+        user's line that made it, as in eager mode."""
+        try:
+            if self.device == "cpu" and not self.replay:     # reentrant: no lock
+                return self._runner(args, states)
+            with self._gpu_lock:
+                return self._run(args, states)
+        except (IndexError, ValueError) as e:
+            located = self._located(e) if self.tier == "numpy" else self._relocated([*args, *states])
+            if located is None:
+                raise
+            raise located from None
+
+    def _relocated(self, arrays: list) -> Exception | None:
+        """The native plan's error located: the NumPy code (whose lines know their ops) raises it again."""
+        try:
+            self.numpy_fn(*arrays)
+        except (IndexError, ValueError) as e:
+            return self._located(e)
+        return None
+
+    def _located(self, e: Exception) -> Exception | None:
+        """`e` as a graphc error naming the op whose generated line raised it (None: not raised by one)."""
+        if isinstance(e, GraphcError):
+            return None
+        tb, lineno = e.__traceback__, None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == "<graphc plan>" and tb.tb_frame.f_code.co_name == "plan":
+                lineno = tb.tb_lineno
+            tb = tb.tb_next
+        lines = self.source.splitlines()
+        m = _ASSIGNED.match(lines[lineno - 1]) if lineno and lineno <= len(lines) else None
+        if m is None or m.group(1) not in self._origins:
+            return None
+        op, loc = self._origins[m.group(1)]
+        err = GraphcIndexError if isinstance(e, IndexError) else ShapeError
+        return with_context(err(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__), op, loc)
+
+    def _run(self, args: Sequence, states: Sequence) -> Result:
         if self.replay and config.cuda_graph:
             step = self._captured(args, states)
             if step:

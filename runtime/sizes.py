@@ -54,13 +54,15 @@ def binding_lines(g: Graph, arg_names: Sequence[str]) -> list[str]:
     return lines
 
 
-class Buffers:
-    """A plan's buffers whose shape depends on the call: allocated for the sizes of a call, and kept for
-    the next call of the same sizes."""
+class SlotBuffers:
+    """One set of a plan's slot buffers (one set per call in flight): those of static shape made at once,
+    those whose shape has free sizes made for a call's sizes and kept while the sizes stay."""
 
-    def __init__(self, xp) -> None:
+    def __init__(self, xp, slots: Sequence[tuple[tuple, object]]) -> None:
         self.xp = xp
-        self.held: dict[int, object] = {}
+        self.held: dict[int, object] = {k: xp.empty(shape, dtype) for k, (shape, dtype) in enumerate(slots)
+                                         if not has_dims(shape)}
+        self.static = tuple(self.held.values())
 
     def get(self, slot: int, shape: tuple[int, ...], dtype) -> object:
         """The buffer of `slot` with this shape."""

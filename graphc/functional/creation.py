@@ -3,53 +3,58 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.dtypes import as_dtype, float32
+from ..device import get_device
+from ..ir.dtypes import as_dtype, default_dtype, float32
 from ..ir.errors import ShapeError
 from ..ir.location import user_location
 from ..ir.symbols import is_static
-from ..tensors import Tensor, _ints, apply1, as_tensor, static_scalar
+from ..tensors import Tensor, _checked, _ints, apply1, as_tensor, static_scalar
 
 
 def _make(arr: np.ndarray, dtype, device) -> Tensor:
     return Tensor(arr, dtype=float32 if dtype is None else as_dtype(dtype), device=device)
 
 
-def _filled(shape, value, dtype, device) -> Tensor:
-    """value in `shape`; a shape with symbolic sizes (inside a trace) broadcasts the one value."""
-    shape = _ints(shape)
-    if is_static(shape):
-        return Tensor(np.full(shape, value), dtype=dtype, device=device)
-    return apply1("broadcast_to", [Tensor(np.asarray(value), dtype=dtype, device=device)], shape=shape)
+def _filled(op: str, shape: tuple, value, dtype, device) -> Tensor:
+    """`value` in `shape`, made directly in `dtype` on `device` (no float64 array first); a shape with
+    symbolic sizes (inside a trace) broadcasts the one value."""
+    dev = _checked(op, get_device, device)
+    d = _checked(op, as_dtype, dtype)
+    if not is_static(shape):
+        return apply1("broadcast_to", [Tensor._wrap(dev.xp.asarray(value, dtype=d), dev)], shape=shape)
+    return Tensor._wrap(dev.xp.full(shape, value, dtype=d), dev)
 
 
 def zeros(shape, dtype="float32", device=None) -> Tensor:
     """A tensor of zeros."""
-    return _filled(shape, 0.0, float32 if dtype is None else as_dtype(dtype), device)
+    return _filled("zeros", _ints(shape, "zeros"), 0, float32 if dtype is None else dtype, device)
 
 
 def ones(shape, dtype="float32", device=None) -> Tensor:
     """A tensor of ones."""
-    return _filled(shape, 1.0, float32 if dtype is None else as_dtype(dtype), device)
+    return _filled("ones", _ints(shape, "ones"), 1, float32 if dtype is None else dtype, device)
 
 
 def full(shape, value, dtype=None, device=None) -> Tensor:
     """A tensor filled with value (dtype from the value when not given: int32, float32 or bool)."""
-    return _filled(shape, value, dtype, device)
+    if dtype is None:
+        dtype = _checked("full", default_dtype, np.asarray(value))
+    return _filled("full", _ints(shape, "full"), value, dtype, device)
 
 
 def zeros_like(inp: Tensor) -> Tensor:
     """Zeros of inp's shape, dtype and device."""
-    return _filled(inp.shape, 0, inp.dtype, inp.device)
+    return _filled("zeros_like", inp.shape, 0, inp.dtype, inp.device)
 
 
 def ones_like(inp: Tensor) -> Tensor:
     """Ones of inp's shape, dtype and device."""
-    return _filled(inp.shape, 1, inp.dtype, inp.device)
+    return _filled("ones_like", inp.shape, 1, inp.dtype, inp.device)
 
 
 def full_like(inp: Tensor, value) -> Tensor:
     """value in inp's shape, dtype and device."""
-    return _filled(inp.shape, value, inp.dtype, inp.device)
+    return _filled("full_like", inp.shape, value, inp.dtype, inp.device)
 
 
 def arange(start=0, stop=None, step=1, dtype="float32", device=None) -> Tensor:

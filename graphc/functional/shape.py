@@ -50,7 +50,7 @@ def broadcast_to(inp, shape) -> Tensor:
             _fail("broadcast_to", ShapeError(f"a None size in {tuple(sizes)} has no axis of shape {x.shape} "
                                              "to keep"))
         shape = [x.shape[i - lead] if s is None else s for i, s in enumerate(sizes)]
-    shape = _ints(shape)
+    shape = _ints(shape, "broadcast_to")
     return x if shape == x.shape else apply1("broadcast_to", [x], shape=shape)
 
 
@@ -167,7 +167,7 @@ def repeat(inp, repeats: int, axis=None) -> Tensor:
 def tile(inp, reps) -> Tensor:
     """Repeat the whole tensor `reps` times along each axis."""
     x = as_tensor(inp)
-    reps = _ints(reps)
+    reps = _ints(reps, "tile")
     nd = max(len(reps), x.ndim)
     x = reshape(x, (1,) * (nd - x.ndim) + x.shape)
     return apply1("tile", [x], reps=(1,) * (nd - len(reps)) + reps)
@@ -178,7 +178,7 @@ def roll(inp, shift, axis=None) -> Tensor:
     x = as_tensor(inp)
     if axis is None:
         return reshape(roll(flatten(x), shift, 0), x.shape)
-    shifts, axes = _ints(shift), _ints(axis)
+    shifts, axes = _ints(shift, "roll"), _ints(axis, "roll")
     if len(shifts) == 1 and len(axes) > 1:
         shifts = shifts * len(axes)
     try:

@@ -47,6 +47,10 @@ class TraceError(GraphcError, RuntimeError):
     """Something that cannot happen inside a traced function, or a checked trace that no longer matches."""
 
 
+class ResourceError(GraphcError, MemoryError):
+    """A plan would need more memory than its caller allows."""
+
+
 class PlanFormatError(GraphcError, ValueError):
     """A plan file that is truncated, corrupted, of unknown version or otherwise refused."""
 

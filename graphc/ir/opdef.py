@@ -29,8 +29,8 @@ class CExpr:
     """An elementwise op as a C expression, shared by the generated C (CPU) and CUDA kernels.
 
     `real` is the form for floating-point operands; `integer` the form for integer and bool operands
-    where C's integer arithmetic differs (floor division, modulo, powers); `g_ipow` is a helper every C
-    backend that takes integers provides.
+    where C's integer arithmetic differs (floor division, modulo, powers). Helpers every C backend
+    provides: `g_floordiv` (NumPy's float floor division) and, where it takes integers, `g_ipow`.
     """
 
     real: Template

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..functional.creation import zeros, zeros_like
 from ..tensors import Parameter, Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyper
 
 
 class Adam(Optimizer):
@@ -15,14 +15,11 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
-        if lr < 0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        for i, b in enumerate(betas):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {b}")
-        if weight_decay < 0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        super().__init__(params, {"lr": lr, "weight_decay": weight_decay, "betas": tuple(betas), "eps": eps})
+        name = type(self).__name__
+        lr, eps, weight_decay = (check_hyper(name, k, v) for k, v in
+                                 (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)))
+        betas = tuple(check_hyper(name, f"betas[{i}]", b, below=1.0) for i, b in enumerate(betas))
+        super().__init__(params, {"lr": lr, "weight_decay": weight_decay, "betas": betas, "eps": eps})
 
     def _create_state(self, param: Parameter, group: dict) -> dict[str, Tensor]:
         # The step count is a tensor, so a traced step reads and advances it on every replay.

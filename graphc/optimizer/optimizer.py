@@ -1,6 +1,8 @@
 """Optimizer: parameter groups, state, state_dict; updates are graph ops, so traces include them."""
 from __future__ import annotations
 
+import math
+import numbers
 import operator
 from collections.abc import Callable, Iterable
 
@@ -12,6 +14,18 @@ from ..ir.errors import GraphcTypeError
 from ..ir.location import user_location
 from ..state import State, role
 from ..tensors import Parameter, Tensor
+
+
+def check_hyper(opt: str, name: str, value: object, below: float | None = None) -> float:
+    """A hyper-parameter as a float: a real number, finite, >= 0 (and < `below` when given); otherwise an error
+    naming the optimizer, the parameter and the user's line (not NumPy's or Python's comparison text)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise GraphcTypeError(f"{opt}: {name} must be a number, got {value!r} (at {user_location()})")
+    v = float(value)
+    if not (0 <= v < math.inf) or (below is not None and not v < below):
+        bound = f"in [0, {below:g})" if below is not None else "finite and >= 0"
+        raise ValueError(f"{opt}: invalid {name} {value!r}: it must be {bound} (at {user_location()})")
+    return v
 
 
 class _LearningRate:

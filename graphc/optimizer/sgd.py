@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..tensors import Parameter, Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyper
 
 
 class SGD(Optimizer):
@@ -10,12 +10,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
-        if lr < 0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        lr, momentum, weight_decay = (check_hyper("SGD", k, v) for k, v in
+                                      (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)))
         if nesterov and momentum == 0:
             raise ValueError("nesterov momentum needs a momentum > 0")
         self.nesterov = nesterov

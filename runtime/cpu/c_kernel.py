@@ -4,7 +4,8 @@ NumPy ufuncs run one op per pass; a C loop keeps every intermediate in registers
 vector math (libmvec: expf, tanhf, ... on 8 lanes); each op's C expression is its OpDef's `c_expr`.
 Groups this generator cannot express (integer dtypes, general broadcasting, reductions other than sums,
 sums over other than all or the leading axes) and machines without a compiler use the NumPy chunked
-kernel instead (runtime/cpu/chunked.py). Libraries are cached on disk by source hash.
+kernel instead (runtime/cpu/chunked.py). Libraries are cached on disk by source hash, in a directory only
+this user may write to, each beside the sha256 of its bytes, which is checked before it is loaded.
 config.cpu_backend = "numpy" (GRAPHC_CPU_BACKEND=numpy) turns this backend off.
 """
 from __future__ import annotations
@@ -15,16 +16,21 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import subprocess
-import tempfile
+import warnings
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
 from graphc.config import config
 from graphc.ir import OpNode, Value
-from graphc.ir.errors import GraphcError
+from graphc.ir.errors import GraphcError, ShapeError
+from graphc.ir.ops.fused import group_problem
 from graphc.ir.symbols import is_static, prod
 
+from ..files import atomic_write, private_dir, temporary_dir, trusted
 from ..group import FusedGroup
 from .threads import run_split
 
@@ -35,6 +41,7 @@ _VECTOR_MATH = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "si
                 "atan", "erf", "pow", "atan2")
 _TWO_ARGS = {"pow", "atan2"}
 ALIGN = 64
+Lib = TypeVar("Lib")   # what a library loader makes of a compiled file (a ctypes.CDLL, an extension module)
 
 
 class Unsupported(GraphcError):
@@ -64,55 +71,138 @@ def _flags() -> tuple[str, ...]:
     return tuple(base)
 
 
-def _cache_dir() -> str:
-    d = config.cache_dir
-    os.makedirs(d, exist_ok=True)
-    return d
+def _warn_once(what: str, message: str) -> None:
+    """One warning per kind of trouble per process (a model has many kernels)."""
+    if what not in _warned:
+        _warned.add(what)
+        warnings.warn(f"graphc: {message}", RuntimeWarning, stacklevel=4)
+
+
+_warned: set[str] = set()
 
 
 @functools.lru_cache(maxsize=256)
 def _build(src: str, single: bool) -> ctypes.CDLL:
+    """The fused loop's library (see load_library)."""
     cc = compiler()
     flags = list(_flags()) + (["-fsingle-precision-constant"] if single else [])
     key = hashlib.sha256("\0".join([src, cc, *flags]).encode()).hexdigest()[:24]
-    return ctypes.CDLL(build_library(src, flags, f"fused-{key}.so"))
+    return load_library(src, flags, f"fused-{key}.so", ctypes.CDLL)
 
 
-def build_library(src: str, flags: list[str], filename: str) -> str:
-    """The path of the shared library `filename` in the kernel cache, compiled from C source `src` with
-    `flags` unless already there (the caller names it by a hash of everything that goes into it)."""
+def load_library(src: str, flags: list[str], filename: str, loader: Callable[[str], Lib]) -> Lib:
+    """loader(path) of the library compiled from C source `src` with `flags`: from the kernel cache when its
+    entry `filename` is intact (the sha256 recorded beside it matches), else compiled now in a private
+    temporary directory and stored in the cache (the caller names the entry by a hash of everything that
+    goes into it). The cache is used only when it is this user's and nobody else may write to it;
+    otherwise, or when it cannot be written, libraries are compiled in every process (one warning)."""
     cc = compiler()
-    path = os.path.join(_cache_dir(), filename)
-    if not os.path.exists(path):
-        with tempfile.TemporaryDirectory() as tmp:
-            c = os.path.join(tmp, "k.c")
-            with open(c, "w") as f:
-                f.write(src)
-            out = os.path.join(tmp, "k.so")
-            for libs in (["-lmvec", "-lm"], ["-lm"]):  # libmvec is glibc's; elsewhere plain libm
-                r = subprocess.run([cc, *flags, "-shared", "-fPIC", c, "-o", out, *libs], capture_output=True,
-                                   text=True)
-                if r.returncode == 0:
-                    break
-            else:
-                raise Unsupported(f"C compiler failed: {r.stderr.strip()[:500]}")
-            tmp_final = path + f".{os.getpid()}.tmp"
-            shutil.copyfile(out, tmp_final)
-            os.replace(tmp_final, path)   # atomic: concurrent processes never load a half-written file
-    return path
+    cache = _cache_dir()
+    path = os.path.join(cache, filename) if cache else None
+    lib = _load_cached(path, loader) if path else None
+    if lib is not None:
+        return lib
+    try:
+        build, lock = temporary_dir("graphc-build-")
+    except OSError as e:
+        _warn_once("build", f"no directory to compile kernels in ({e}); fused groups run as NumPy loops")
+        raise Unsupported(f"cannot compile: {e}") from None
+    try:
+        data = _compile(src, cc, flags, build)
+        try:
+            lib = loader(os.path.join(build, "k.so"))
+        except (OSError, ImportError) as e:
+            raise Unsupported(f"the compiled kernel cannot be loaded: {e}") from None
+        if path:
+            try:
+                atomic_write(path, [data], 0o600)
+                atomic_write(path + ".sha256", [hashlib.sha256(data).hexdigest().encode()], 0o600)
+            except OSError as e:
+                _warn_once("store", f"compiled kernels are not cached ({e}); every process compiles them again")
+        return lib
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
 
 
-# Helpers the ops' C expressions call (graphc/ir/ops/elementwise.py), for float and double operands.
+def _cache_dir() -> str | None:
+    """The kernel cache (config.cache_dir, created 0700), or None when it may not be trusted or created."""
+    try:
+        return private_dir(config.cache_dir)
+    except OSError as e:
+        _warn_once("cache", f"not using the kernel cache ({e}); every process compiles its kernels again")
+        return None
+
+
+def _compile(src: str, cc: str, flags: list[str], build: str) -> bytes:
+    """The shared library of `src` built in the private directory `build`, as bytes."""
+    c, out = os.path.join(build, "k.c"), os.path.join(build, "k.so")
+    with open(c, "w") as f:
+        f.write(src)
+    for libs in (["-lmvec", "-lm"], ["-lm"]):  # libmvec is glibc's; elsewhere plain libm
+        try:
+            r = subprocess.run([cc, *flags, "-shared", "-fPIC", c, "-o", out, *libs], capture_output=True,
+                               text=True, timeout=config.cc_timeout)
+        except subprocess.TimeoutExpired:
+            _warn_once("timeout", f"the C compiler {cc} did not finish in {config.cc_timeout:g} s; the fused "
+                                  "groups it was building run as NumPy loops")
+            raise Unsupported("the C compiler timed out") from None
+        if r.returncode == 0:
+            with open(out, "rb") as f:
+                return f.read()
+    raise Unsupported(f"C compiler failed: {r.stderr.strip()[:500]}")
+
+
+def _load_cached(path: str, loader: Callable[[str], Lib]) -> Lib | None:
+    """loader(path) of the cached library at `path` when it and its recorded sha256 are this user's, writable by nobody
+    else, and match; None otherwise (the caller compiles it again and replaces the entry)."""
+    try:
+        with open(path + ".sha256", "rb", opener=_no_follow) as f:
+            if trusted(os.fstat(f.fileno())):
+                return None
+            digest = f.read(64).decode("ascii", "replace")
+    except OSError:
+        return None
+    try:
+        fd = _no_follow(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if trusted(st) or not stat.S_ISREG(st.st_mode):
+            return None
+        h = hashlib.sha256()
+        for block in iter(lambda: os.read(fd, 1 << 20), b""):
+            h.update(block)
+        if h.hexdigest() != digest:
+            log.info("kernel cache entry %s is corrupt; compiling it again", path)
+            return None
+        # By name: dlopen of /proc/self/fd/N would return the library an earlier kernel loaded under that
+        # name. The file cannot change in between: only this user may write to its directory.
+        return loader(path)
+    except (OSError, ImportError) as e:      # not a loadable library after all
+        log.info("kernel %s cannot be loaded (%s)", path, e)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
+
+
+# Helpers the ops' C expressions call (graphc/ir/ops/elementwise.py), for float and double operands; written
+# without branches so that loops calling them still vectorize.
 C_HELPERS = r"""
-#define G_FLOORDIV(T, NAME, FMOD, FLOOR, COPYSIGN)                                 \
-  static inline T NAME(T a, T b) {      /* NumPy's floor division (npy_divmod) */  \
-    if (b == 0) return a / b;                                                     \
-    const T mod = FMOD(a, b);                                                     \
-    T div = (a - mod) / b;                                                        \
-    if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;                             \
-    if (div == 0) return COPYSIGN((T)0, a / b);                                   \
-    T q = FLOOR(div);                                                             \
-    return div - q > (T)0.5 ? q + 1 : q;                                          \
+#define G_FLOORDIV(T, NAME, FMOD, FLOOR, COPYSIGN)                                  \
+  static inline T NAME(T a, T b) {      /* NumPy's floor_divide (npy_divmod) */     \
+    T mod = FMOD(a, b), q = a / b;                                                 \
+    T div = (a - mod) / b;                                                         \
+    div = (mod != 0 && (b < 0) != (mod < 0)) ? div - 1 : div;                      \
+    T f = FLOOR(div);                                                              \
+    f = div - f > (T)0.5 ? f + 1 : f;                                              \
+    return b == 0 ? q : div == 0 ? COPYSIGN((T)0, q) : f;                          \
   }
 G_FLOORDIV(float, g_floordivf, fmodf, floorf, copysignf)
 G_FLOORDIV(double, g_floordivd, (fmod), (floor), (copysign))
@@ -135,6 +225,9 @@ class CFusedKernel:
     def __init__(self, node: OpNode) -> None:
         if compiler() is None:
             raise Unsupported("no C compiler")
+        why = group_problem(node.attrs["subgraph"])
+        if why:
+            raise Unsupported(why)
         grp = self.group = FusedGroup.of(node)
         sub = self.sub = grp.sub
         self.name, self.shape = grp.name, grp.shape
@@ -154,7 +247,7 @@ class CFusedKernel:
         # while a vector-math call costs about as much as eight plain ops per element.
         self.parallel_min = (config.parallel_min << 3) // (1 + 8 * self.math_calls)
         # Per call only arrays change: what each input and output is, worked out once.
-        self._in_dtypes = [v.dtype for v in sub.inputs]
+        self._ins = [(self._block(v), v.dtype) for v in sub.inputs]
         self._outs = [(v.dtype, grp.reduction_of(v), self.slots.get(v)) for v in sub.outputs]
 
     def _block(self, v: Value) -> int:
@@ -258,16 +351,28 @@ class CFusedKernel:
         return acc
 
     def __call__(self, *arrays, out: dict | None = None):
-        """Run the group; `out` may give contiguous arrays to write elementwise outputs into."""
-        keep = [np.ascontiguousarray(a, dtype=d) for a, d in zip(arrays, self._in_dtypes)]
-        ins = (ctypes.c_void_p * max(len(keep), 1))(*[a.ctypes.data for a in keep])
+        """Run the group; `out` may give contiguous arrays to write elementwise outputs into.
+
+        The loop trusts every pointer it is given, so each buffer's size is checked here first."""
+        if len(arrays) != len(self._ins):
+            raise ShapeError(f"fused kernel {self.name}: {len(arrays)} arrays given for {len(self._ins)} inputs")
+        keep = [np.ascontiguousarray(a, dtype=dtype) for a, (_, dtype) in zip(arrays, self._ins)]
         shape = self.group.shape_for(keep)
+        n = int(np.prod(shape, dtype=np.int64))
+        for k, (a, (block, _)) in enumerate(zip(keep, self._ins)):
+            size = 1 if block == 0 else n if block == -1 else block    # what the loop reads of it
+            if a.size != size:
+                raise ShapeError(f"fused kernel {self.name}: input {k} has {a.size} elements, the loop reads {size}")
+        ins = (ctypes.c_void_p * max(len(keep), 1))(*[a.ctypes.data for a in keep])
         results: list = []
         for o, (dtype, red, _) in enumerate(self._outs):
             given = out.get(o) if out else None
+            if given is not None and (type(given) is not np.ndarray or given.shape != shape or given.dtype != dtype
+                                      or not given.flags.c_contiguous or not given.flags.writeable):
+                raise ShapeError(f"fused kernel {self.name}: output {o} must be a writable contiguous "
+                                 f"{dtype}{list(shape)} array")
             results.append(None if red is not None else given if given is not None else np.empty(shape, dtype))
         outs = (ctypes.c_void_p * max(len(results), 1))(*[0 if r is None else r.ctypes.data for r in results])
-        n = int(np.prod(shape, dtype=np.int64))
         if n >= self.parallel_min:
             total = sum(run_split(lambda w, lo, hi: self._run(ins, outs, lo, hi), n, ALIGN))
         else:

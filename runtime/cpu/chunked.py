@@ -12,7 +12,7 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import OpNode, Value
-from graphc.ir.errors import GraphcError
+from graphc.ir.errors import GraphcError, ShapeError
 from graphc.ir.symbols import is_static, prod
 
 from ..group import FusedGroup
@@ -141,7 +141,14 @@ class FusedCPUKernel:
     def __call__(self, *arrays, out: dict | None = None):
         """Run the group; `out` may give arrays (or None) to write elementwise outputs into."""
         arrays = [np.asarray(a) for a in arrays]
-        ls = self.loop_shape if is_static(self.loop_shape) else self._aligned_shape(self.group.shape_for(arrays))
+        if is_static(self.loop_shape):
+            ls = self.loop_shape
+            sizes = [v.size for v in self.sub.inputs]
+            if [a.size for a in arrays] != sizes:
+                raise ShapeError(f"fused kernel {self.name}: given arrays of {[a.size for a in arrays]} "
+                                 f"elements for inputs of {sizes}")
+        else:    # free sizes: the operands broadcast to the call's iteration shape (or raise)
+            ls = self._aligned_shape(self.group.shape_for(arrays))
         ins = [a.reshape(self._aligned_shape(a.shape)) for a in arrays]
         spec_of = {s[0]: s for s in self.acc_specs}
         outs = []

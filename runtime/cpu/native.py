@@ -32,7 +32,7 @@ from graphc.ir.symbols import Dim, prod
 
 from ..group import iteration_shape
 from ..sizes import PREFIX, binding_sources
-from .c_kernel import C_HELPERS, Unsupported, build_library, compiler
+from .c_kernel import C_HELPERS, Unsupported, compiler, load_library
 
 log = logging.getLogger("graphc.runtime")
 MAX_WORK = 1 << 15      # elements a call touches (a matrix product: its multiply-adds); beyond, vector loops win
@@ -664,12 +664,14 @@ def build(g: Graph):
     key = hashlib.sha256("\0".join([body, cc, *flags, np.__version__,
                                     sysconfig.get_config_var("EXT_SUFFIX") or ""]).encode()).hexdigest()[:20]
     name = f"graphc_native_{key}"
-    path = build_library(body.replace("graphc_native", name), flags, name + (sysconfig.get_config_var("EXT_SUFFIX")
-                                                                              or ".so"))
-    loader = importlib.machinery.ExtensionFileLoader(name, path)
-    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
+
+    def load(path: str):
+        loader = importlib.machinery.ExtensionFileLoader(name, path)
+        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
+        loader.exec_module(module)
+        return module
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    module = load_library(body.replace("graphc_native", name), flags, name + suffix, load)
     module.set_consts(tuple(np.array(c.data, order="C") for c in consts))   # (ascontiguousarray makes 0-d 1-d)
     return module.plan
 

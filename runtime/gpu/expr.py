@@ -31,14 +31,13 @@ __device__ __forceinline__ unsigned short g_f2h(float f) {
   unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
 __device__ __forceinline__ float g_round_f16(float f) { return g_h2f(g_f2h(f)); }
 template <typename T, int N> struct __align__(sizeof(T) * N) g_vec { T v[N]; };
-template <typename T> __device__ __forceinline__ T g_floordiv(T a, T b) {   // NumPy's (npy_divmod)
-  if (b == 0) return a / b;
-  const T mod = fmod(a, b);
+template <typename T> __device__ __forceinline__ T g_floordiv(T a, T b) {
+  T mod = fmod(a, b), q = a / b;
   T div = (a - mod) / b;
-  if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;
-  if (div == 0) return copysign((T)0, a / b);
-  const T q = floor(div);
-  return div - q > (T)0.5 ? q + 1 : q; }
+  div = (mod != 0 && (b < 0) != (mod < 0)) ? div - 1 : div;
+  T f = floor(div);
+  f = div - f > (T)0.5 ? f + 1 : f;
+  return b == 0 ? q : div == 0 ? copysign((T)0, q) : f; }
 template <typename T> __device__ __forceinline__ T g_ipow(T b, T e) {
   if (e < 0) return (T)(b == 1 ? 1 : (b == -1 ? ((e & 1) ? -1 : 1) : 0));
   T r = 1; while (e) { if (e & 1) r *= b; b *= b; e >>= 1; } return r; }

@@ -16,6 +16,7 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import OpNode, Value
+from graphc.ir.errors import ShapeError
 from graphc.ir.specialize import bind, specialized
 from graphc.ir.symbols import is_static
 
@@ -142,6 +143,9 @@ class FusedKernel:
         env: dict[Value, cupy.ndarray] = {}
         for v, a in zip(self.sub.inputs, arrays, strict=True):
             a = a if isinstance(a, cupy.ndarray) else cupy.asarray(a, dtype=v.dtype)
+            if a.size != v.size or a.dtype != v.dtype:   # the kernels index every buffer by the subgraph's shapes
+                raise ShapeError(f"fused node {self.name!r}: an input is {a.dtype}{list(a.shape)}, the kernel "
+                                 f"reads {v.dtype}{list(v.shape)}")
             env[v] = a if a.shape == v.shape else a.reshape(v.shape)
         # The inputs' layouts decide every stage's variant (later stages read fresh contiguous buffers).
         key = tuple((a.shape, a.strides, a.data.ptr % 16 == 0) for a in env.values())

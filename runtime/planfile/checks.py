@@ -30,6 +30,10 @@ MAX_SYMBOLS = 64                # symbols (free and derived) of one plan
 DTYPES = {name: np.dtype(name) for name in sorted(DTYPE_NAMES)}
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Names of values, inputs, outputs and states: dotted identifiers with indices (w, params[0], w.grad), ASCII.
+# They reach terminals, .npz member names and SVG, so no control characters, separators or escapes.
+# A module's parameters are named by their path, whose parts may be indices (0.weight, layers[1].bias).
+_NAME = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)(?:\[[0-9]+\]|\.(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+))*$")
 
 
 def refuse(msg: str) -> NoReturn:
@@ -54,14 +58,42 @@ def check_str(x: object, what: str, limit: int = MAX_NAME, empty: bool = False) 
 
 def check_ident(x: object, what: str) -> str:
     """A Python/C identifier (names that code generators may embed)."""
-    if not isinstance(x, str) or len(x) > MAX_NAME or not _IDENT.match(x):
+    if not isinstance(x, str) or len(x) > MAX_NAME or not _IDENT.fullmatch(x):
         refuse(f"{what} must be an identifier, got {_show(x)}")
     return x
 
 
-def check_opt_str(x: object, what: str, limit: int = MAX_NAME) -> str | None:
-    """None or a string of at most `limit` characters."""
-    return None if x is None else check_str(x, what, limit, empty=True)
+def check_name(x: object, what: str) -> str:
+    """A name: an identifier, or identifiers joined by dots and followed by [index] parts (params[0].grad)."""
+    if not isinstance(x, str) or len(x) > MAX_NAME or not _NAME.fullmatch(x):
+        refuse(f"{what} must be a name (an identifier, dotted or indexed like params[0].grad), got {_show(x)}")
+    return x
+
+
+def check_opt_name(x: object, what: str) -> str | None:
+    """None or a name."""
+    return None if x is None else check_name(x, what)
+
+
+def check_opt_value_name(x: object, what: str) -> str | None:
+    """None or what a graph value may be called: any printable name (a user's Tensor.name, a gradient's
+    ∂loss/∂w); only the names of a plan's inputs, outputs and states must be names (check_name)."""
+    return check_opt_text(x, what, MAX_NAME)
+
+
+def as_name(text: str, fallback: str) -> str:
+    """`text` made a name (check_name) for a plan's signature: other characters become _, else `fallback`."""
+    if _NAME.fullmatch(text):
+        return text
+    fixed = re.sub(r"[^A-Za-z0-9_.\[\]]", "_", text)
+    return fixed if len(fixed) <= MAX_NAME and _NAME.fullmatch(fixed) else fallback
+
+
+def check_opt_text(x: object, what: str, limit: int = MAX_TEXT) -> str | None:
+    """None or a string of at most `limit` printable characters (no control or format characters)."""
+    if x is not None and (not isinstance(x, str) or len(x) > limit or not x.isprintable()):
+        refuse(f"{what} must be a string of at most {limit} printable characters, got {_show(x)}")
+    return x
 
 
 def check_list(x: object, what: str, limit: int = MAX_LIST) -> list:

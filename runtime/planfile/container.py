@@ -20,8 +20,6 @@ import io
 import json
 import math
 import os
-import secrets
-import stat
 import struct
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -30,6 +28,7 @@ import numpy as np
 
 from graphc.ir.errors import PlanFormatError
 
+from ..files import atomic_write
 from .checks import (
     MAX_HEADER_BYTES,
     MAX_LIST,
@@ -90,47 +89,14 @@ def _chunks(head: bytes, datas: list[np.ndarray]) -> Iterator[bytes | np.ndarray
 
 
 def write(dest: Dest, header: dict, arrays: list[np.ndarray]) -> None:
-    """Write a plan file; to a path atomically (temp file in the same directory, fsync, os.replace)."""
+    """Write a plan file; to a path atomically (runtime/files.py: a new temporary, fsync, rename), refusing
+    a path that names a directory or holds anything but a regular file."""
     head, datas = encode(header, arrays)
     if not isinstance(dest, (str, os.PathLike)):
         for c in _chunks(head, datas):
             dest.write(c)
         return
-    path = os.path.abspath(os.fspath(dest))
-    folder = os.path.dirname(path)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 applies the umask, as a plain open() would (mkstemp would make it private).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if os.path.exists(path) and hasattr(os, "fchmod"):   # replacing a file keeps its permissions
-                os.fchmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
-            for c in _chunks(head, datas):
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: str) -> None:
-    """Make the rename durable (not possible on every platform)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(os.fspath(dest), _chunks(head, datas))
 
 
 # ---- reading ---------------------------------------------------------------------------------------------

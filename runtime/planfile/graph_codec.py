@@ -15,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import FORWARD, GRADIENT, REGISTRY, UPDATE, Graph, OpNode, Value, verify
+from graphc.ir.ops.fused import group_problem
 from graphc.ir.symbols import Dim, Guard
 
 from .attrs import Budget, check_attrs, decode_attr, encode_attr
 from .checks import (
     MAX_LIST,
     MAX_SYMBOLS,
-    MAX_TEXT,
     check_dict,
     check_dim,
     check_dtype,
@@ -29,9 +29,9 @@ from .checks import (
     check_index,
     check_int,
     check_list,
-    check_opt_str,
+    check_opt_text,
+    check_opt_value_name,
     check_sizes,
-    check_str,
     refuse,
 )
 from .container import ArraySpec
@@ -165,7 +165,7 @@ class GraphDecoder:
             lhs, rhs = self._dim(e[1], what), self._dim(e[2], what)
             if not (_symbols(lhs) | _symbols(rhs)) <= known:
                 refuse(f"{what} uses a size no input or derived size defines")
-            g.facts.guards.append(Guard(e[0], lhs, rhs, check_str(e[3], f"{what}'s reason", MAX_TEXT, empty=True)))
+            g.facts.guards.append(Guard(e[0], lhs, rhs, check_opt_text(e[3], f"{what}'s reason") or ""))
         unknown = self.dims - known
         if unknown or len(known) > MAX_SYMBOLS:
             refuse(f"{where} uses sizes {sorted(unknown)[:5]} that no input or derived size defines"
@@ -181,7 +181,7 @@ class GraphDecoder:
         shape = check_sizes(e["shape"], what, self.symbolic)
         for d in shape:
             self.dims |= _symbols(d)
-        return Value(shape, check_dtype(e["dtype"], what), kind, check_opt_str(e["name"], f"{what}'s name"))
+        return Value(shape, check_dtype(e["dtype"], what), kind, check_opt_value_name(e["name"], f"{what}'s name"))
 
     def _node(self, e: object, what: str, vals: list[Value], fused: bool) -> OpNode:
         check_dict(e, what, {"op", "attrs", "in", "out", "loc", "role"})
@@ -211,7 +211,7 @@ class GraphDecoder:
             refuse(f"{what} has {len(ins)} operands; op {name!r} takes {op.arity}")
         if e["role"] not in ROLES:
             refuse(f"{what} has role {str(e['role'])[:20]!r}, not one of {', '.join(ROLES)}")
-        node = OpNode(op, attrs, ins, [], check_opt_str(e["loc"], f"{what}'s location", MAX_TEXT), e["role"])
+        node = OpNode(op, attrs, ins, [], check_opt_text(e["loc"], f"{what}'s location"), e["role"])
         outs = check_list(e["out"], f"{what}'s outputs", MAX_LIST)
         if not outs:
             refuse(f"{what} has no outputs")
@@ -251,13 +251,14 @@ def verify_loaded(g: Graph, subgraphs: list[tuple[OpNode, str]]) -> None:
     """graphc.ir.verify on the graph and each fused subgraph, plus what fused nodes need of theirs."""
     for node, what in subgraphs:
         sub: Graph = node.attrs["subgraph"]
-        if sub.updates or not sub.outputs or not sub.nodes:
-            refuse(f"{what}'s subgraph must have outputs, nodes and no state updates")
         if [v.type for v in sub.inputs] != [v.type for v in node.inputs]:
             refuse(f"{what}'s subgraph inputs do not match the node's inputs")
-        if any(len(n.outputs) != 1 for n in sub.nodes):
-            refuse(f"{what}'s subgraph has a node with several outputs")
         _verify(sub, f"{what}'s subgraph")
+        # The generated kernels write every elementwise output at every position of one iteration shape:
+        # a group of another form would make them write past the end of a smaller buffer.
+        why = group_problem(sub)
+        if why:
+            refuse(f"{what}'s subgraph is not a fused group: {why}")
     _verify(g, "the graph")
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 
+from graphc.config import config
 from graphc.ir import REGISTRY, Graph
-from graphc.ir.errors import DeviceError, GraphcError, PlanFormatError
+from graphc.ir.errors import DeviceError, GraphcError, PlanFormatError, ResourceError
 from graphc.ir.symbols import Dim, evaluate
 
 from ..arrays import gpu_missing, gpu_usable
@@ -22,6 +23,7 @@ from .checks import (
     check_int,
     check_json_data,
     check_list,
+    check_name,
     check_sizes,
     check_str,
     refuse,
@@ -45,10 +47,11 @@ def read(path: Dest) -> PlanFile:
                               f"{str(e)[:200]})") from e
 
 
-def load(path: Dest, device: str | None = None, verify: bool = False) -> PlanFile:
+def load(path: Dest, device: str | None = None, verify: bool = False, max_memory: int | None = None) -> PlanFile:
     """Read, check and compile a plan for `device` ("cpu" or "gpu"; None: where it was saved, if usable).
 
-    verify=True also runs the embedded test vector and refuses the plan unless the results match.
+    verify=True also runs the embedded test vector and refuses the plan unless the results match. A plan
+    whose calls would hold more than `max_memory` bytes at once is refused (default: config.max_plan_memory).
     """
     if device is not None and device not in DEVICES:
         raise DeviceError(f"a plan runs on 'cpu' or 'gpu', not {device!r}")
@@ -57,16 +60,20 @@ def load(path: Dest, device: str | None = None, verify: bool = False) -> PlanFil
         device = pf.device if pf.device == "cpu" or gpu_usable() else "cpu"
     elif device == "gpu" and not gpu_usable():
         raise DeviceError(f"device 'gpu' needs a CUDA GPU with CuPy, and none is available: {gpu_missing()}")
-    pf.plan = compile_plan(pf, device)
+    pf.plan = compile_plan(pf, device, config.max_plan_memory if max_memory is None else max_memory)
     if verify:
         check_test_vector(pf)
     return pf
 
 
-def compile_plan(pf: PlanFile, device: str) -> Plan:
-    """Compile a checked plan's graph for `device`, refusing (not crashing) if that fails."""
+def compile_plan(pf: PlanFile, device: str, max_memory: int | None = None) -> Plan:
+    """Compile a checked plan's graph for `device`, refusing (not crashing) if that fails or if its calls
+    would hold more than `max_memory` bytes."""
     try:
-        return compile_graph(pf.graph, pf.opt_level, device, _signature(pf))
+        return compile_graph(pf.graph, pf.opt_level, device, _signature(pf), max_memory=max_memory)
+    except ResourceError as e:
+        refuse(f"{e}; a caller that trusts this file can raise the limit (graphc.load(..., max_memory=...), "
+               "graphc run --max-memory)")
     except GraphcError as e:
         if isinstance(e, PlanFormatError):
             raise
@@ -152,6 +159,10 @@ def _check_signature(d: object, g: Graph, specs) -> tuple:
                f"{len(g.inputs)} inputs")
     if len(outs) != len(g.outputs):
         refuse(f"the signature has {len(outs)} outputs for a graph of {len(g.outputs)}")
+    index = {v: i for i, v in enumerate(g.inputs)}
+    for i, (s, _) in enumerate(g.updates):
+        if index[s] < len(ins):
+            refuse(f"the graph's update {i} assigns input {index[s]}, an argument; only states are updated")
     inputs = [_spec(e, v, f"input {i}", {"name", "shape", "dtype"}, "input")
               for i, (e, v) in enumerate(zip(ins, g.inputs[:len(ins)], strict=True))]
     states, refs = [], []
@@ -184,7 +195,7 @@ def _check_signature(d: object, g: Graph, specs) -> tuple:
 
 def _spec(e: object, v, what: str, keys: set[str], kind) -> IOSpec:
     check_dict(e, f"the signature's {what}", keys)
-    name = check_str(e["name"], f"the name of {what}")
+    name = check_name(e["name"], f"the name of {what}")
     shape = check_sizes(e["shape"], what, symbolic=True)   # equal to the graph's, which v1 keeps static
     dtype = check_dtype(e["dtype"], what)
     if shape != v.shape or dtype != v.dtype:

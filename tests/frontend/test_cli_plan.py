@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from plan_helpers import mlp_predict, mlp_step
+from plan_helpers import mlp_predict, mlp_step, pack, unpack
 
 from graphc.cli_plan import main
 from graphc.runtime import planfile
@@ -153,7 +153,7 @@ def test_errors_while_running_are_one_line(plans, capsys, monkeypatch):
     d, _ = plans
     np.save(d / "badlabel.npy", np.array([0, 1, 2, 7, 1], np.int32))
     assert main(["run", str(d / "step.gcplan"), "-i", str(d / "bx.npy"), "-i", f"label={d / 'badlabel.npy'}"]) == 1
-    assert "running the plan failed" in _err(capsys)
+    assert "gather: index 7 is out of bounds for axis 1 with size 3 (at " in _err(capsys)   # the op and the line
 
     def no_memory(self, *args, **kwargs):
         raise MemoryError("Unable to allocate 8.00 GiB for an array with shape (2147483648,) and data type float32")
@@ -184,3 +184,35 @@ def test_version_and_help_with_examples(capsys):
         graphc(["--help"])
     text = capsys.readouterr().out
     assert "examples:" in text and "graphc run step.gcplan -i x=x.npy" in text and "graphc render" in text
+
+
+def test_info_escapes_what_it_prints_from_the_file(plans, capsys):
+    """Issue 15 item 6: metadata keys and version strings are the file's; terminal escapes are printed escaped."""
+    d, _ = plans
+    header, data = unpack((d / "predict.gcplan").read_bytes())
+    header["metadata"].update({"\x1b]0;owned\x07key": "\x1b[2J", "graphc_version": "1\x1b[31m"})
+    (d / "meta.gcplan").write_bytes(pack(header, data))
+    assert main(["info", str(d / "meta.gcplan")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "written by graphc 1\\x1b[31m" in out and "\\x1b]0;owned\\x07key" in out
+
+
+def test_run_has_a_memory_limit_and_reports_running_out_in_one_line(plans, capsys, monkeypatch):
+    """Issue 15 item 5: `graphc run --max-memory`, and a MemoryError while running is one line."""
+    d, _ = plans
+    x = ["-i", f"x={d / 'x.npy'}"]
+    assert main(["run", str(d / "predict.gcplan"), *x, "--max-memory", "16"]) == 1
+    assert "over the limit" in capsys.readouterr().err
+    assert main(["run", str(d / "predict.gcplan"), *x, "--max-memory", "1.5G"]) == 0
+    capsys.readouterr()
+
+    def out_of_memory(self, *args, **kwargs):
+        raise MemoryError("Unable to allocate 8.00 GiB for an array with shape (2147483648,) and data type float32")
+    monkeypatch.setattr("graphc.saved_plan.LoadedPlan.run", out_of_memory)
+    assert main(["run", str(d / "predict.gcplan"), *x]) == 1
+    err = capsys.readouterr().err
+    assert err == "graphc: error: running the plan failed: out of memory (Unable to allocate 8.00 GiB for an array " \
+                  "with shape (2147483648,) and data type float32)\n"
+    with pytest.raises(SystemExit):
+        main(["run", str(d / "predict.gcplan"), *x, "--max-memory", "lots"])

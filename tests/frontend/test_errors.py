@@ -168,3 +168,108 @@ def test_errors_are_catchable_as_builtins_and_as_graphc_errors():
             fn()
         with pytest.raises(graphc.GraphcError):
             fn()
+
+
+# ---- issue 15 item 14: errors a user meets ----------------------------------------------------------------
+
+def test_index_errors_in_traced_code_and_plans_name_the_op_and_line(tmp_path, capsys):
+    from graphc.cli_plan import main
+    from graphc.jit import trace
+
+    @trace
+    def pick(x, i):
+        return (x * 2.0)[i]
+    x = z(5)
+    pick(x, Tensor(np.array([1, 2], np.int32)))
+    line = pick.__wrapped__.__code__.co_firstlineno + 2      # the decorator, the def, then the return
+    with pytest.raises(graphc.GraphcIndexError, match=rf"getitem: index 7 is out of bounds .*\(at .*{HERE}:{line}\)"):
+        pick(x, Tensor(np.array([1, 7], np.int32)))
+    pick.dump(tmp_path / "pick.gcplan", arg_names=["x", "i"])
+    loaded = graphc.load(tmp_path / "pick.gcplan")
+    with pytest.raises(IndexError, match=rf"getitem: index 9 .*{HERE}:{line}"):
+        loaded(x, np.array([0, 9], np.int32))
+    np.save(tmp_path / "x.npy", np.zeros(5, np.float32))
+    np.save(tmp_path / "i.npy", np.array([0, 9], np.int32))
+    assert main(["run", str(tmp_path / "pick.gcplan"), "-i", f"x={tmp_path / 'x.npy'}",
+                 "-i", f"i={tmp_path / 'i.npy'}"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("graphc: error: getitem: index 9 is out of bounds")
+
+    @trace
+    def loss(logits, label):
+        return F.nn.cross_entropy(logits, label)
+    logits = z(3, 4)
+    loss(logits, Tensor(np.array([0, 1, 2])))
+    with pytest.raises(graphc.GraphcIndexError, match=f"index 9 is out of bounds.*{HERE}"):
+        loss(logits, Tensor(np.array([0, 9, 2])))
+
+
+def test_ragged_nested_lists():
+    check(graphc.ShapeError, ValueError, lambda: Tensor([[1, 2], [3]]), "Tensor", "ragged")
+    check(graphc.ShapeError, ValueError, lambda: Parameter([[1.0], [2.0, 3.0]]), "Parameter", "ragged")
+
+
+def test_sizes_must_be_integers():
+    check(graphc.GraphcTypeError, TypeError, lambda: F.ones((2.5,)), "ones", "integers", "2.5")
+    check(graphc.GraphcTypeError, TypeError, lambda: F.zeros([2, 1.0]), "zeros", "integers")
+    check(graphc.GraphcTypeError, TypeError, lambda: z(2, 3).reshape(3, 2.0), "reshape", "integers")
+    assert F.ones((np.int64(2), Tensor(np.int32(3)))).shape == (2, 3)
+
+
+def test_hyper_parameters_of_the_wrong_type_or_not_a_number():
+    w = Parameter(1.0)
+    check(graphc.GraphcTypeError, TypeError, lambda: optim.Adam([w], lr="fast"), "Adam", "lr must be", "'fast'")
+    check(graphc.GraphcTypeError, TypeError, lambda: optim.SGD([w], lr=0.1, momentum=None), "SGD", "momentum")
+    for bad in (float("nan"), float("inf"), -0.5):
+        with pytest.raises(ValueError, match=f"SGD: invalid lr {bad!r}.*{HERE}"):
+            optim.SGD([w], lr=bad)
+    with pytest.raises(ValueError, match="Adam: invalid betas\\[0\\] 1.0: it must be in \\[0, 1\\)"):
+        optim.Adam([w], lr=0.1, betas=(1.0, 0.9))
+    with pytest.raises(ValueError, match="AdamW: invalid eps nan"):
+        optim.AdamW([w], lr=0.1, eps=float("nan"))
+
+
+def test_backward_reaching_no_attached_tensor_warns_once(monkeypatch):
+    import warnings
+
+    from graphc import autodiff
+    from graphc.jit import trace
+    monkeypatch.setattr(autodiff, "_warned_no_gradient", False)
+    w, u = Parameter(2.0), Parameter(3.0)
+    gm = GradManager().attach([w])
+    with pytest.warns(UserWarning, match=f"depends on none of the attached tensors.*{HERE}"):
+        with gm:
+            gm.backward(u * 3.0)
+    assert w.grad is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with gm:
+            gm.backward(Tensor(1.0))          # as MegEngine: still no gradient, and no second warning
+
+        @trace
+        def step(x):
+            with gm:
+                gm.backward(u * x)
+            return x
+        step(Tensor(1.0))
+    assert w.grad is None
+    monkeypatch.setattr(autodiff, "_warned_no_gradient", False)
+    with pytest.warns(UserWarning, match="depends on none"):
+        step(Tensor(np.ones(2, np.float32)))       # a new trace, its backward reaches no attached tensor either
+
+
+def test_zeros_and_ones_are_made_in_the_requested_dtype():
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        for make in (F.zeros, F.ones):
+            tracemalloc.reset_peak()
+            t = make((512, 1024), "float32")
+            # 2 MiB of float32; a float64 array first (4 MiB) and a float32 copy of it made 6 MiB.
+            assert tracemalloc.get_traced_memory()[1] < 3 << 20
+            assert t.dtype == np.float32 and float(t.numpy()[0, 0]) == (make is F.ones)
+            del t
+    finally:
+        tracemalloc.stop()
+    assert F.full((2,), 7).dtype == np.int32 and F.full((2,), 1.5).dtype == np.float32
+    assert F.zeros_like(Tensor(np.zeros(3, np.int32))).dtype == np.int32

@@ -252,3 +252,31 @@ def test_opt_levels_agree(level):
         return F.mean((F.tanh(x * 0.5) - x) ** 2, axis=1) + F.sum(x * 1.0, axis=1)
     x = Tensor(np.random.default_rng(1).standard_normal((4, 5)).astype(np.float32))
     np.testing.assert_allclose(trace(f, opt_level=level)(x).numpy(), f(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# (function, exact): compositions of vector math functions are within a few ulp of eager (absolutely, for log's
+# results: log(y) has an absolute error of about eps whatever y's size); the others are exact to the bit.
+EDGE_FUNCTIONS = {
+    "exp-log": (lambda x: F.exp(F.log(x)), False), "log-exp": (lambda x: F.log(F.exp(x)), False),
+    "scalings": (lambda x: (x * 1e-30) * 1e-30, True), "sqrt": (lambda x: x ** 0.5, False),
+    "log-sigmoid": (lambda x: F.log(F.sigmoid(x)), False), "floor-div": (lambda x: x // 0.1, True),
+    "relu": (lambda x: F.relu(x) * 1.0, True), "silu": (lambda x: F.nn.silu(x) * 2.0, False),
+    "plus-zero": (lambda x: x + 0.0, True), "round": (lambda x: F.round(x) * 1.0, True),
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_FUNCTIONS))
+def test_traced_equals_eager_at_edge_values(name):
+    """Issue 15 items 12 and 13, end to end: 2^16 elements, so the fused group runs as a generated C loop (or its
+    NumPy fallback); the simplifier's rewrites and the C forms keep infinities, NaN and signed zeros."""
+    fn, exact = EDGE_FUNCTIONS[name]
+    edge = np.array([-1.0, -0.0, 0.0, 1.0, 100.0, -90.0, 3e38, -3e38, np.inf, -np.inf, np.nan, 1e-40, 2.5, -0.4,
+                     0.1, 7.0], "float32")
+    x = Tensor(np.tile(edge, 1 << 12))
+    want = fn(x).numpy()
+    got = trace(fn)(x).numpy()
+    number = ~np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), ~number)
+    np.testing.assert_array_equal(np.signbit(got[number]), np.signbit(want[number]))
+    eps = np.finfo(np.float32).eps
+    np.testing.assert_allclose(got, want, rtol=0 if exact else 16 * eps, atol=0 if exact else 16 * eps)

@@ -106,28 +106,59 @@ def test_fold_keeps_random_ops_and_broadcasts():
     assert "uniform" in ops(h) and "broadcast_to" in ops(h)
 
 
-@pytest.mark.parametrize("build, expected", [
-    (lambda x: x * 1.0, []),
-    (lambda x: x + 0.0, []),
-    (lambda x: x - 0.0, []),
-    (lambda x: emit("neg", [emit("neg", [x])]), []),
-    (lambda x: x / 1.0, []),
-    (lambda x: x ** 2.0, ["mul"]),
-    (lambda x: x ** 0.5, ["sqrt"]),
-    (lambda x: x ** 1.0, []),
-    (lambda x: emit("exp", [emit("log", [x])]), []),
-    (lambda x: emit("log", [emit("exp", [x])]), []),
-    (lambda x: emit("reshape", [emit("reshape", [x], shape=(6,))], shape=(3, 2)), ["reshape"]),
-    (lambda x: emit("transpose", [emit("transpose", [x], perm=(1, 0))], perm=(1, 0)), []),
-    (lambda x: emit("astype", [x], dtype="float32"), []),
-    (lambda x: (x * 2.0) * 3.0, ["mul"]),
-    (lambda x: emit("sum", [x * 4.0], axis=(0, 1), keepdims=False), ["sum", "mul"]),
-    (lambda x: emit("mean", [x], axis=(1,), keepdims=False), ["sum", "mul"]),
+# (build, ops left by default, ops left with fast math): rewrites that change a result at some input (signed
+# zeros, infinities, NaN, underflow) are made only with fast math.
+@pytest.mark.parametrize("build, exact, fast", [
+    (lambda x: x * 1.0, [], []),
+    (lambda x: x + 0.0, ["add"], []),                      # -0.0 + 0.0 is 0.0
+    (lambda x: x + (-0.0), [], []),
+    (lambda x: x - 0.0, [], []),
+    (lambda x: x - (-0.0), ["sub"], []),
+    (lambda x: 0.0 - x, ["sub"], ["neg"]),                 # 0.0 - 0.0 is 0.0, -(0.0) is -0.0
+    (lambda x: -0.0 - x, ["neg"], ["neg"]),
+    (lambda x: emit("neg", [emit("neg", [x])]), [], []),
+    (lambda x: x / 1.0, [], []),
+    (lambda x: x ** 2.0, ["mul"], ["mul"]),
+    (lambda x: x ** 0.5, ["sqrt"], ["sqrt"]),              # NumPy's power by a scalar 0.5 is sqrt
+    (lambda x: x ** _c(x, np.full((2, 3), 0.5)), ["pow"], ["sqrt"]),   # by an array: pow(-0.0, 0.5) is 0.0
+    (lambda x: x ** 1.0, [], []),
+    (lambda x: emit("exp", [emit("log", [x])]), ["log", "exp"], []),
+    (lambda x: emit("log", [emit("exp", [x])]), ["exp", "log"], []),
+    (lambda x: emit("reshape", [emit("reshape", [x], shape=(6,))], shape=(3, 2)), ["reshape"], ["reshape"]),
+    (lambda x: emit("transpose", [emit("transpose", [x], perm=(1, 0))], perm=(1, 0)), [], []),
+    (lambda x: emit("astype", [x], dtype="float32"), [], []),
+    (lambda x: (x * 2.0) * 3.0, ["mul", "mul"], ["mul"]),  # 2*3 may round, underflow or overflow
+    (lambda x: (x * 2.0) * -1.0, ["mul"], ["mul"]),
+    (lambda x: emit("sum", [x * 4.0], axis=(0, 1), keepdims=False), ["mul", "sum"], ["sum", "mul"]),
+    (lambda x: emit("mean", [x], axis=(1,), keepdims=False), ["sum", "mul"], ["sum", "mul"]),
 ])
-def test_simplify_rules(build, expected):
+def test_simplify_rules(build, exact, fast, monkeypatch):
     g = make(build, ((2, 3), F32))
-    h = check(g, simplify)
-    assert ops(h) == expected
+    assert ops(check(g, simplify)) == exact
+    monkeypatch.setattr(config, "fast_math", True)
+    assert ops(check(g, simplify)) == fast
+
+
+def test_simplify_never_changes_ieee_results_without_fast_math():
+    """Issue 15 item 12: exp(log x) -> x, log(exp x) -> x and (x*c1)*c2 -> x*(c1*c2) changed results (x < 0,
+    exp overflowing, c1*c2 underflowing to 0 turned inf into nan); so did sqrt for x**0.5, x + 0.0 -> x and the
+    scalings moved out of sums. Every such graph computes what it computes op by op."""
+    f32 = np.dtype(np.float32)
+    x = np.array([-1.0, -0.0, 0.0, 100.0, np.inf, -np.inf, 3e38, np.nan], f32)
+    big = np.array([3e38, 3e38, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0], f32)    # sum(big * 0.5) is finite, sum(big) not
+    cases = [(lambda v: emit("exp", [emit("log", [v])]), x), (lambda v: emit("log", [emit("exp", [v])]), x),
+             (lambda v: (v * 1e-30) * 1e-30, x), (lambda v: v ** 0.5, x), (lambda v: v + 0.0, x),
+             (lambda v: 0.0 - v, x), (lambda v: v - (-0.0), x),
+             (lambda v: emit("sum", [v * 0.5], axis=(0,), keepdims=False), big)]
+    for build, data in cases:
+        g = make(build, ((8,), f32))
+        h = g.copy()
+        simplify(h)
+        with np.errstate(all="ignore"):
+            want, got = reference(g, [data]), reference(h, [data])
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+            np.testing.assert_array_equal(a, b)
 
 
 def test_simplify_vector_inner_product_and_integer_subtraction():
@@ -245,7 +276,7 @@ def test_pipeline_levels_and_verification():
     assert passes_for(0) == []
     with pytest.raises(ValueError):
         passes_for(7)
-    g = make(lambda x: emit("exp", [x * 1.0]) + 0.0, ((5,), F32))
+    g = make(lambda x: emit("exp", [x * 1.0]) - 0.0, ((5,), F32))
     h = check(g, lambda g: optimize(g, 3, check=True))
     assert ops(h) == ["exp"]
 

@@ -105,7 +105,13 @@ def _logsigmoid(xp, x, out=None):
 
 
 def _relu(xp, x, out=None):
-    return xp.maximum(x, 0, out=out) if out is not None else xp.maximum(x, x.dtype.type(0))
+    # As MegEngine (x <= 0 ? 0 : x): NaN passes through and relu(-0.0) is +0.0. maximum may return either
+    # zero of a tie (that is up to the CPU's vector unit); adding +0.0 makes every zero +0.0.
+    zero = x.dtype.type(0)
+    r = xp.maximum(x, zero, out=out)
+    if x.dtype.kind != "f":
+        return r
+    return xp.add(r, zero, out=r) if r.ndim else r + zero     # 0-d: a NumPy scalar, not an output buffer
 
 
 def _leaky_relu(xp, x, out=None, slope=0.01):
@@ -136,7 +142,7 @@ def _round(xp, x, out=None):
     # is wrong for the float just below 0.5 (the sum rounds up to 1), so compare the fraction.
     t = xp.trunc(x)
     up = (xp.abs(x - t) >= 0.5).astype(x.dtype)
-    return (t + xp.sign(x) * up).astype(x.dtype, copy=False)
+    return (t + xp.copysign(up, x)).astype(x.dtype, copy=False)    # copysign keeps round(-0.0) = -0.0
 
 
 def _sign(xp, x, out=None):
@@ -199,7 +205,9 @@ unary("acosh", "arccosh", "acosh({0})", _u(lambda x, y, dy: dy / emit("sqrt", [x
 unary("atanh", "arctanh", "atanh({0})", _u(lambda x, y, dy: dy / (1.0 - x * x)))
 unary("erf", None, "erf({0})",
       _u(lambda x, y, dy: dy * emit("exp", [-(x * x)]) * (2.0 / math.sqrt(math.pi))), kernel=_erf)
-unary("sigmoid", None, "(1/(1+exp(-{0})))", _u(lambda x, y, dy: dy * y * (1.0 - y)), kernel=_sigmoid)
+# The stable forms: 1/(1+exp(-x)) underflows to 0 for x far below zero (log(sigmoid(-90)) became -inf).
+_SIGMOID = "((({0}) >= 0 ? (T)1 : exp(-fabs({0}))) / (1 + exp(-fabs({0}))))"
+unary("sigmoid", None, _SIGMOID, _u(lambda x, y, dy: dy * y * (1.0 - y)), kernel=_sigmoid)
 unary("softplus", None, "(log1p(exp(-fabs({0})))+fmax({0},0))",
       _u(lambda x, y, dy: dy * emit("sigmoid", [x])), kernel=_softplus)
 unary("logsigmoid", None, "(-(log1p(exp(-fabs({0})))+fmax(-{0},0)))",
@@ -208,9 +216,9 @@ unary("gelu", None, "({0}*0.5*(1+erf({0}*0.7071067811865476)))",
       _u(lambda x, y, dy: dy * (0.5 * (1.0 + emit("erf", [x * (1 / math.sqrt(2.0))]))
                                 + x * emit("exp", [-(x * x) * 0.5]) * (1 / math.sqrt(2 * math.pi)))),
       kernel=_gelu)
-unary("silu", None, "({0}/(1+exp(-{0})))",
+unary("silu", None, f"(({{0}}) * {_SIGMOID})",
       _u(lambda x, y, dy: dy * (lambda s: s * (1.0 + x * (1.0 - s)))(emit("sigmoid", [x]))), kernel=_silu)
-unary("relu", None, CExpr("(({0}) < 0 ? (T)0 : ({0}))", "(({0}) > 0 ? ({0}) : 0)"),
+unary("relu", None, CExpr("(({0}) <= 0 ? (T)0 : ({0}))", "(({0}) > 0 ? ({0}) : 0)"),
       _u(lambda x, y, dy: dy * _mask(emit("greater", [x, const(0, x.dtype)]), x.dtype)), "num", kernel=_relu)
 # hswish(x) = x * relu6(x + 3) / 6 and hsigmoid(x) = relu6(x + 3) / 6, MegEngine's hard activations.
 # Comparisons rather than fmin/fmax keep NaN (as the NumPy kernel does).
@@ -289,8 +297,8 @@ binary("add", "add", "({0}+{1})", _b(lambda a, b, y, dy: (dy, dy)), commutative=
 binary("sub", "subtract", "({0}-{1})", _b(lambda a, b, y, dy: (dy, -dy)))
 binary("mul", "multiply", "({0}*{1})", _b(lambda a, b, y, dy: (dy * b, dy * a)), commutative=True)
 binary("div", "true_divide", "({0}/{1})", _b(lambda a, b, y, dy: (dy / b, -(dy * y / b))), "float")
-# g_floordiv is NumPy's floor division (its divmod's quotient): every C backend provides it, so infinities,
-# tiny quotients and the signs of zeros come out as NumPy's (floor(a / b) differs there).
+# g_floordiv is NumPy's floor_divide (every C backend provides it): floor(a/b) rounds the inexact quotient
+# (1 // 0.1 gave 10, not 9) and keeps inf // 2 infinite (NumPy: nan).
 binary("floor_div", "floor_divide", CExpr(
     "g_floordiv({0},{1})", "(({0})/({1}) - ((({0})%({1}) != 0) && ((({0})%({1}) < 0) != (({1}) < 0))))"), None)
 def _mod(xp, a, b, out=None):

@@ -8,9 +8,12 @@ import pytest
 import graphc.runtime.cpu.c_kernel as cpu_c
 from graphc.config import config
 from graphc.ir import REGISTRY, Graph, building, emit
+from graphc.ir.errors import ShapeError
 from graphc.ir.graph import const
 from graphc.ir.interpret import evaluate
 from graphc.passes.fuse import fuse
+from graphc.runtime.cpu.chunked import FusedCPUKernel
+from graphc.runtime.lower import lower
 
 pytestmark = pytest.mark.skipif(cpu_c.compiler() is None, reason="no C compiler")
 
@@ -195,3 +198,45 @@ def test_backend_can_be_switched_off(monkeypatch):
     node = fused_node(lambda x: emit("exp", [x]) * 2.0, [((8,), np.dtype(np.float32))])
     with pytest.raises(cpu_c.Unsupported):
         cpu_c.CFusedKernel(node)
+
+
+def test_kernels_check_the_buffers_they_are_handed():
+    """Issue 15 item 1: the C loop trusts its pointers, so the sizes of the arrays it is given are checked first."""
+    f32 = np.dtype(np.float32)
+    node = fused_node(lambda x, b: x * 2.0 + b, [((64, 8), f32), ((8,), f32)])
+    k = cpu_c.CFusedKernel(node)
+    x, b = np.ones((64, 8), f32), np.ones(8, f32)
+    np.testing.assert_array_equal(k(x, b), np.full((64, 8), 3, f32))
+    with pytest.raises(ShapeError, match="input 1 has 1 elements, the loop reads 8"):
+        k(x, np.ones(1, f32))
+    with pytest.raises(ShapeError, match="input 0 has 8 elements"):
+        k(np.ones(8, f32), b)
+    with pytest.raises(ShapeError, match="1 arrays given for 2 inputs"):
+        k(x)
+    with pytest.raises(ShapeError, match="output 0 must be a writable contiguous float32"):
+        k(x, b, out={0: np.empty(8, f32)})
+    with pytest.raises(ShapeError, match="output 0"):
+        k(x, b, out={0: np.empty((8, 64), f32).T})
+    with pytest.raises(ShapeError, match="fused kernel"):
+        FusedCPUKernel(node)(x, np.ones(1, f32))
+
+
+def test_groups_of_another_form_run_op_by_op(monkeypatch):
+    """Issue 15 item 1: a hand-built group whose outputs have different shapes is not given to the C loop."""
+    f32 = np.dtype(np.float32)
+    monkeypatch.setattr(config, "inline_max", 0)
+    g = Graph()
+    x = g.add_input((4096,), f32)
+    c = g.add_const(np.float32(2.0))
+    sub = Graph()
+    sx, sc = sub.add_input((4096,), f32), sub.add_const(np.float32(2.0))
+    with building(sub):
+        sub.outputs = [sx * sc, emit("neg", [sc])]
+    g.outputs = g.emit("fused", [x, c], {"name": "two_shapes", "subgraph": sub})
+    with pytest.raises(cpu_c.Unsupported, match="gives shape"):
+        cpu_c.CFusedKernel(g.outputs[0].producer)
+    plan = lower(g)
+    a = np.arange(4096, dtype=f32)
+    y, z = plan(a)
+    np.testing.assert_array_equal(y, a * 2)
+    assert z.shape == () and z == -2

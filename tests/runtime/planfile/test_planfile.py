@@ -456,7 +456,7 @@ def test_wrong_dtypes_and_dangling_references_are_refused(inference_file):
     _refused(_edit(path, setter("graph", "outputs", value=[-1])), "refers to entry -1")
     _refused(_edit(path, setter("graph", "nodes", 0, "role", value="evil")), "role")
     _refused(_edit(path, setter("graph", "nodes", 0, "out", 0, "dtype", value="float64")), "inconsistent")
-    _refused(_edit(path, setter("signature", "inputs", 0, "name", value="")), "non-empty string")
+    _refused(_edit(path, setter("signature", "inputs", 0, "name", value="")), "must be a name")
     _refused(_edit(path, setter("signature", "states", 0, "array", value=0)), "its array 0 is")
 
     def orphan(h, d):
@@ -479,6 +479,52 @@ def test_wrong_dtypes_and_dangling_references_are_refused(inference_file):
     _refused(_edit(path, bad_bool), "bool holds bytes")
 
 
+def test_updates_of_arguments_and_ill_formed_attributes_are_refused(inference_file):
+    """Issue 15 item 7: an update whose target is an argument (it would overwrite a state on every call), a
+    reduction axis given as a list, an attribute an op does not take."""
+    g = Graph()
+    a, s = g.add_input((2,), np.float32, "a"), g.add_input((2,), np.float32, "s")
+    y, = g.emit("add", [a, s], {})
+    g.outputs, g.updates = [y], [(s, y)]
+    buf = io.BytesIO()
+    planfile.save(g, buf, arg_names=["a"], output_names=["y"], state_names=["s"], state_arrays=[np.ones(2, "float32")])
+    header, data = unpack(buf.getvalue())
+    assert header["graph"]["updates"] == [[1, 2]]
+    header["graph"]["updates"] = [[0, 2]]
+    with pytest.raises(PlanFormatError, match="update 0 assigns input 0, an argument"):
+        planfile.read(io.BytesIO(pack(header, data)))
+
+    def node_of(h, op):
+        return next(n for n in h["graph"]["nodes"] if n["op"] == op)
+
+    def list_axis(h, d):
+        h["graph"]["nodes"].append({"op": "sum", "attrs": {"axis": {"l": [0]}, "keepdims": False}, "in": [0],
+                                    "out": [{"shape": [4], "dtype": "float32", "name": None}], "loc": None,
+                                    "role": "forward"})
+        h["opset"]["ops"] = sorted(set(h["opset"]["ops"]) | {"sum"})
+    _refused(_edit(inference_file[0], list_axis), "attribute 'axis' of op 'sum' must be a sorted tuple")
+    _refused(_edit(inference_file[0], lambda h, d: node_of(h, "tanh")["attrs"].update(out=None)),
+             r"op 'tanh' does not take attributes \['out'\]")
+
+
+def test_names_are_names_and_locations_printable(inference_file):
+    """Issue 15 item 6: names from a file reach terminals, .npz member names and SVG; source locations reach
+    error messages and SVG tooltips."""
+    path = inference_file[0]
+
+    def signature_name(kind, value):
+        return lambda h, d: h["signature"][kind][0].update(name=value)
+    for bad in ("\x1b[2Jx", "../../../x", "a/b", "x y", "", "x\n", "é", "1x", "x[", "x..y"):
+        _refused(_edit(path, signature_name("inputs", bad)), "must be a name")
+    _refused(_edit(path, signature_name("outputs", "../../etc/y")), "must be a name")
+    # A graph value's name is shown, not used as a name: any printable text (a user's "my batch", ∂loss/∂w).
+    _refused(_edit(path, lambda h, d: h["graph"]["inputs"][0].update(name="x\x1b]0;title\x07")), "printable")
+    _refused(_edit(path, lambda h, d: h["graph"]["nodes"][0].update(loc="f.py:1\x1b[31m")), "printable characters")
+    _refused(_edit(path, lambda h, d: h["graph"]["nodes"][0].update(loc="f.py:1\u202e")), "printable characters")
+    for good in ("x_1", "params[0]", "w.grad", "params[10].grad", "model.fc1.weight", "0.weight", "layers[1].bias"):
+        planfile.read(io.BytesIO(_edit(path, signature_name("inputs", good))))
+
+
 def test_state_tampering_is_caught_by_the_test_vector(training_file):
     path = training_file[0]
 
@@ -492,6 +538,59 @@ def test_state_tampering_is_caught_by_the_test_vector(training_file):
     blob = _edit(path, tamper)
     load(io.BytesIO(blob))                       # consistent, so it loads ...
     _refused(blob, "differs from its test vector")   # ... but does not compute what was saved
+
+
+def _huge_intermediate(tmp_path, reduce: bool):
+    """A plan file of a few KB whose one intermediate has 2^31 float32 elements (8 GiB): a broadcast of its
+    one-element input, then exp (the output), or exp summed in a fused kernel (which copies the broadcast)."""
+    g = Graph()
+    x = g.add_input((1,), np.float32, "x")
+    b, = g.emit("broadcast_to", [x], {"shape": (1 << 31,)})
+    y, = g.emit("exp", [b], {})
+    if reduce:
+        y, = g.emit("mul", [y, g.add_const(np.float32(2.0))], {})
+        y, = g.emit("sum", [y], {"axis": (0,), "keepdims": False})
+    g.outputs = [y]
+    path = tmp_path / "huge.gcplan"
+    planfile.save(g, path, arg_names=["x"], output_names=["y"], state_names=[], state_arrays=[])
+    assert path.stat().st_size < 4096
+    return path
+
+
+@pytest.mark.parametrize("reduce", [False, True])
+def test_plans_needing_more_memory_than_allowed_are_refused(tmp_path, reduce):
+    """Issue 15 item 5: the loader estimates a call's peak memory from the memory plan and refuses a file above
+    a budget (default 4 GiB) that the caller can raise; nothing is allocated or run here."""
+    path = _huge_intermediate(tmp_path, reduce)
+    with pytest.raises(PlanFormatError, match=r"needs about 8\.\d\d GiB while it runs, over the limit of 4\.00 GiB"):
+        load(path)
+    with pytest.raises(PlanFormatError, match="over the limit of 1.00 GiB"):
+        load(path, max_memory=1 << 30)
+    assert load(path, max_memory=1 << 40).inputs[0].shape == (1,)
+
+
+def test_peak_memory_estimate_follows_the_memory_plan():
+    """Issue 15 item 5: released values stop counting; slots count once; views are free."""
+    from graphc.passes.memory import peak_bytes, plan_memory
+    g = Graph()
+    x = g.add_input((1024, 1024), np.float32, "x")          # 4 MiB per value
+    a, = g.emit("exp", [x], {})
+    b, = g.emit("tanh", [a], {})
+    c, = g.emit("reshape", [b], {"shape": (1 << 20,)})
+    d, = g.emit("sum", [c], {"axis": (0,), "keepdims": False})
+    g.outputs = [d]
+    mp = plan_memory(g)
+    mib = 1 << 20
+    # exp and tanh share one slot (tanh writes in place); the reshape is a view; the sum makes 4 bytes and a
+    # temporary of 4 (a reduction does not write its result directly).
+    assert len(mp.slots) == 1 and peak_bytes(g, mp) == 4 * mib + 8
+    g2 = Graph()
+    x = g2.add_input((1024, 1024), np.float32, "x")
+    outs = [g2.emit("exp", [x], {})[0] for _ in range(3)]
+    g2.outputs = outs
+    assert peak_bytes(g2, plan_memory(g2)) == 3 * 4 * mib             # three outputs, written directly
+    g2.emit("sigmoid", [x], {})                                          # not a ufunc: one temporary of 4 MiB
+    assert peak_bytes(g2, plan_memory(g2)) == 4 * 4 * mib + 4 * mib
 
 
 def test_a_missing_file_is_a_plan_format_error(tmp_path):
@@ -525,6 +624,34 @@ def test_fused_subgraphs_are_checked(tmp_path):
         sub = fused_node(h)["attrs"]["subgraph"]["g"]
         sub["inputs"][0]["dtype"] = "float64"
     _refused(_edit(path, wrong_sub_type), "subgraph inputs do not match|inconsistent")
+
+
+def test_fused_groups_of_another_form_are_refused(tmp_path):
+    """Issue 15 item 1: the generated C loop writes every elementwise output over the whole iteration shape, so a
+    group with a smaller output (a one-element one beside the group's) overflowed its buffer. The subgraph of
+    the predict plan's fused node: inputs 0, 1, scalar constant 2, results 3 (add) ... 6 (mul, the output)."""
+    predict, x = mlp_predict()
+    predict(x)
+    states = [s.numpy() for s in predict._last.states]
+    path = tmp_path / "opt.gcplan"
+    planfile.save(predict.plan.graph, path, arg_names=["x"], output_names=["y"], state_names=["w", "b"],
+                  state_arrays=states)
+
+    def extra_output(op, operand, shape, attrs=None, outputs=None):
+        def mutate(h, d):
+            node = next(n for n in h["graph"]["nodes"] if n["op"] == "fused")
+            sub = node["attrs"]["subgraph"]["g"]
+            sub["nodes"].append({"attrs": attrs or {}, "in": [operand], "loc": None, "op": op, "role": "forward",
+                                 "out": [{"dtype": "float32", "name": None, "shape": shape}]})
+            sub["outputs"] = outputs or [6, 7]
+            node["out"].append({"dtype": "float32", "name": None, "shape": shape})
+            h["opset"]["ops"] = sorted(set(h["opset"]["ops"]) | {op})
+        return mutate
+    _refused(_edit(path, extra_output("neg", 2, [])), r"not a fused group: op 'neg' gives shape \(\)")
+    _refused(_edit(path, extra_output("sum", 1, [], {"axis": {"t": [0]}, "keepdims": False})),
+             "not a fused group: reduction 'sum' reads shape")
+    _refused(_edit(path, extra_output("neg", 3, [2, 3], outputs=[6, 0])), "distinct results of its nodes")
+    _refused(_edit(path, extra_output("neg", 3, [2, 3], outputs=[6, 6])), "distinct results of its nodes")
 
 
 def test_info_describes_without_compiling(training_file):

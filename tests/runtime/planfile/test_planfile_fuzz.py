@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 import traceback
 
@@ -17,6 +20,7 @@ import pytest
 from plan_helpers import mlp_predict, mlp_step, pack, unpack
 
 from graphc import PlanFormatError
+from graphc.runtime import planfile
 from graphc.saved_plan import dump_trace, load
 
 BYTE_CASES = 1500        # per base file
@@ -157,5 +161,52 @@ def test_field_mutations_load_or_raise_plan_format_error(base_files):
                 pytest.fail(f"editing {path!r} raised something else than PlanFormatError:\n"
                             f"{traceback.format_exc()}")
     print(f"\n{sum(counts.values())} field mutations ({counts['ok']} still valid, {counts['refused']} "
+          f"refused) in {time.perf_counter() - t0:.2f} s")
+    assert counts["refused"] > counts["ok"] > 0
+
+
+# ---- structural fuzzing (issue 15): mutations of the decoded description, run in a child process --------
+
+STRUCTURAL_CASES = 150   # per base file
+
+
+def _optimized_file(path, traced, args, arg_names, output_names):
+    """The traced function's optimized graph (fused nodes included) saved with a test vector."""
+    c = traced._last
+    plan = traced.plan
+    states = [s.numpy() for s in c.states]
+    names = [f"s{i}" for i in range(len(states))]
+    ins = [a.numpy() for a in args]
+    tv = planfile.make_test_vector(plan.graph, ins, states, plan=plan)
+    planfile.save(plan.graph, path, arg_names=arg_names, output_names=output_names, state_names=names,
+                  state_arrays=states, test_vector=tv)
+    return path
+
+
+def test_structural_mutations_never_crash_and_raise_only_plan_format_errors(tmp_path):
+    """Node kinds, fused subgraphs (outputs of other shapes, rewired operands), shapes, updates, attributes and
+    signatures mutated; each file loaded with verify=True, which runs the plan (its fused groups as generated C
+    loops) on the test vector. A crash of the child process (the heap overflow of item 1) fails the test."""
+    predict, x = mlp_predict()
+    predict(x)
+    step, _, batches = mlp_step(optimizer="sgd")
+    step(*batches[0])
+    files = [_optimized_file(tmp_path / "predict_opt.gcplan", predict, [x], ["x"], ["y"]),
+             _optimized_file(tmp_path / "step_opt.gcplan", step, list(batches[1]), ["x", "label"],
+                             ["loss", "logits"])]
+    dump_trace(step, tmp_path / "step.gcplan", optimize_for_inference=False)
+    files.append(tmp_path / "step.gcplan")
+    support = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "support")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([support, os.environ.get("PYTHONPATH", "")]))
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, os.path.join(support, "plan_fuzz.py"), "2468", str(STRUCTURAL_CASES),
+                        *map(str, files)], capture_output=True, text=True, env=env, timeout=300)
+    lines = r.stdout.strip().splitlines()
+    if r.returncode != 0:
+        what = "crashed" if r.returncode < 0 else "let something else than PlanFormatError escape"
+        pytest.fail(f"the fuzzer {what} (status {r.returncode}) at: {lines[-1] if lines else '?'}\n"
+                    f"{r.stdout[-3000:]}{r.stderr[-2000:]}")
+    counts = json.loads(lines[-1])
+    print(f"\n{sum(counts.values())} structural mutations ({counts['ok']} still valid, {counts['refused']} "
           f"refused) in {time.perf_counter() - t0:.2f} s")
     assert counts["refused"] > counts["ok"] > 0
