@@ -1,4 +1,6 @@
-"""Line-fit training step (the tutorial's data, SGD): traced plan and eager mode vs a NumPy loop."""
+"""Line-fit training step (the tutorial's data, SGD): traced plan and eager mode vs a NumPy loop, in the forms
+users write it: scalar parameters (the tutorial's Parameter(0.0)) or shape-(1,) ones (Parameter([0.0])), and
+the optimizer step inside the `with gm:` block (the tutorial) or after it."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,11 +32,12 @@ def numpy_step_factory():
     return step
 
 
-def graphc_step_factory(traced: bool):
-    """The tutorial's graphc loop body, eager or traced."""
+def graphc_step_factory(traced: bool, shape: tuple = (), step_inside: bool = True):
+    """The tutorial's graphc loop body, eager or traced; parameters of `shape`, the optimizer step inside the
+    `with gm:` block or after it."""
     x, y = line_fit_data()
     X, Y = Tensor(x), Tensor(y)
-    w, b = Parameter(0.0), Parameter(0.0)
+    w, b = Parameter(np.zeros(shape, np.float32)), Parameter(np.zeros(shape, np.float32))
     gm = GradManager().attach([w, b])
     opt = optim.SGD([w, b], lr=0.01)
 
@@ -42,10 +45,17 @@ def graphc_step_factory(traced: bool):
         with gm:
             loss = F.nn.square_loss(w * x + b, y)
             gm.backward(loss)
+            if step_inside:
+                opt.step().clear_grad()
+        if not step_inside:
             opt.step().clear_grad()
         return loss
     fn = trace(step) if traced else step
     return lambda: fn(X, Y), fn
+
+
+FORMS = {"scalar, step inside": ((), True), "scalar, step after": ((), False), "(1,), step inside": ((1,), True),
+         "(1,), step after": ((1,), False)}
 
 
 def main() -> dict:
@@ -53,13 +63,17 @@ def main() -> dict:
     np_step = numpy_step_factory()
     traced, tfn = graphc_step_factory(True)
     eager, _ = graphc_step_factory(False)
-    r = best_times_interleaved({"numpy": np_step, "traced": traced, "eager": eager}, 200, rounds=25)
+    forms = {f"traced {k}": graphc_step_factory(True, *v)[0] for k, v in FORMS.items()}
+    forms.update({f"eager {k}": graphc_step_factory(False, *v)[0] for k, v in FORMS.items()})
+    r = best_times_interleaved({"numpy": np_step, "traced": traced, "eager": eager, **forms}, 200, rounds=25)
     # Kernels per step: every node of the traced graph (level 0), after the other passes (level 2),
     # and after fusion (level 3, a fused group counts as one kernel).
     r["kernels"] = {lvl: len(compile_graph(tfn.graph, lvl).graph.nodes) for lvl in (0, 2, 3)}
     print(f"line-fit step: numpy {r['numpy'] * 1e6:.2f} us, traced {r['traced'] * 1e6:.2f} us "
           f"({r['traced'] / r['numpy']:.2f}x), eager {r['eager'] * 1e6:.2f} us ({r['eager'] / r['numpy']:.2f}x); "
-          f"kernels by opt level {r['kernels']}; plan {tfn.plan.stats}")
+          f"kernels by opt level {r['kernels']}; plan {tfn.plan.stats}, {tfn.plan.tier}")
+    for k in forms:
+        print(f"  {k}: {r[k] * 1e6:.2f} us ({r[k] / r['numpy']:.2f}x NumPy)")
     return r
 
 

@@ -2,13 +2,12 @@
 and the user's line, then the kernel, its results normalized to the inferred dtypes."""
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import numpy as np
 
 from .ir import OpDef
 from .ir.errors import GraphcError, GraphcIndexError, ShapeError, with_context
 from .ir.location import user_location
+from .runtime import fp
 from .runtime.cpu import blas
 
 _INFERRED: dict[tuple, list] = {}      # (op name, input types) -> output types, for attribute-free ops
@@ -37,16 +36,20 @@ def run_eager(op: OpDef, arrays: list, attrs: dict, xp) -> list:
     threads = None
     if op.family == "linalg" and xp is np:
         threads = blas.threads_for(blas.product_flops(arrays[0].shape, types[0][0], bool(attrs.get("transpose_a"))))
-    scope = blas.Scope() if threads else nullcontext()
+    quiet = fp.quiet()     # as MegEngine: inf and nan results, no warnings
     try:
-        with np.errstate(all="ignore"), scope:  # as MegEngine: inf and nan results, no warnings
-            if threads:
+        if threads:
+            with blas.Scope() as scope:
                 scope(threads)
+                r = op.kernel(xp, *arrays, **attrs)
+        else:
             r = op.kernel(xp, *arrays, **attrs)
     except IndexError as e:
         raise GraphcIndexError(f"{op.name}: {e} (at {user_location()})") from None
     except ValueError as e:
         raise ShapeError(f"{op.name}: {e} (at {user_location()})") from None
+    finally:
+        fp.restore(quiet)
     outs = [r] if len(types) == 1 else list(r)
     for i, (a, (_, dtype)) in enumerate(zip(outs, types)):
         if type(a) is not np.ndarray and not hasattr(a, "__cuda_array_interface__"):

@@ -33,6 +33,7 @@ from .ir.symbols import evaluate as concrete
 from .locks import Holding, state_locks
 from .optimizer.optimizer import Optimizer
 from .passes.autodiff import grad as derive
+from .replay import replayer
 from .runtime.arrays import to_host
 from .runtime.compile import compile_graph
 from .runtime.plan import Signature
@@ -298,6 +299,9 @@ class _Compiled:
 
     def run(self, leaves) -> object:
         """Replay the plan on new inputs, rebind the states to their new values, return the outputs."""
+        if self.plan.device == "cpu" and not self.plan.replay:
+            self.run = replayer(self, _unflatten)   # the same, generated for this signature: later calls use it
+            return self.run(leaves)
         dev = self.device
         wrap = Tensor._wrap
         with self.holding:

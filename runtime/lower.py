@@ -19,6 +19,7 @@ from graphc.ir.ops.fused import group_problem
 from graphc.passes.memory import MemoryPlan, peak_bytes, plan_memory
 from graphc.passes.schedule import wait_points
 
+from . import fp
 from .arrays import array_module
 from .collective import Collectives
 from .cpu import blas, inline
@@ -38,7 +39,7 @@ class _Emitter:
 
     def __init__(self, xp, memory: MemoryPlan) -> None:
         self.xp = xp
-        self.env: dict[str, object] = {"_errstate": np.errstate, "np": np}
+        self.env: dict[str, object] = {"_quiet": fp.quiet, "_restore": fp.restore, "np": np}
         self.lines: list[str] = []
         self.names: dict[Value, str] = {}
         self.origins: dict[str, tuple[str, str | None]] = {}   # line prefix (v3, v3f0) -> (op, source line)
@@ -250,10 +251,12 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     for c in waits.get(len(g.nodes), ()):
         em.wait(g.nodes[c], c)
     rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
-    scopes = "_errstate(all='ignore')" + (", _blas() as _bt" if "_blas" in em.env else "")
-    scopes += ", _cs.lock" if cs else ""
-    body = [f"with {scopes}:"] + ["    " + ln for ln in em.lines]
-    body.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
+    body = em.lines + [f"return ({', '.join(rets)}{',' if len(rets) == 1 else ''})"]
+    scopes = (["_blas() as _bt"] if "_blas" in em.env else []) + (["_cs.lock"] if cs else [])
+    if scopes:
+        body = [f"with {', '.join(scopes)}:"] + ["    " + ln for ln in body]
+    # As MegEngine: inf and nan results, no floating-point warnings.
+    body = ["_t = _quiet()", "try:"] + ["    " + ln for ln in body] + ["finally:", "    _restore(_t)"]
     if memory.slots:
         body = (["try:", "    _b = _pool.pop()", "except IndexError:   # every set is in use by another call",
                  "    _b = _alloc()", "try:"] + ["    " + ln for ln in body] + ["finally:", "    _pool.append(_b)"])
@@ -264,9 +267,9 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     exec(compile(src, "<graphc plan>", "exec"), em.env)
     stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls, "collectives": len(colls),
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
-    plan = Plan(g, src, em.env["plan"], device, stats, sig, replay, em.env["run"], cs, em.origins)
+    plan = Plan(g, src, em.env, device, stats, sig, replay, cs, em.origins)
     if device == "cpu" and cs is None and config.native_after > 0:
-        em.env["plan"] = Tiered(plan, em.env, g)   # the runner calls it; plan.fn stays the NumPy code until then
+        em.env["plan"] = Tiered(plan, g)
     return plan
 
 

@@ -55,15 +55,14 @@ class Result(NamedTuple):
 class Plan:
     """A compiled graph: `run(args, states)`; calling it with all inputs gives the raw result tuple."""
 
-    def __init__(self, graph: Graph, source: str, fn: Callable, device: str, stats: dict,
-                 signature: Signature, replay: bool, runner: Callable[[Sequence, Sequence], Result],
-                 collectives: Collectives | None = None,
+    def __init__(self, graph: Graph, source: str, env: dict, device: str, stats: dict,
+                 signature: Signature, replay: bool, collectives: Collectives | None = None,
                  origins: dict[str, tuple[str, str | None]] | None = None) -> None:
         self.graph = graph          # the optimized graph (fused nodes keep their subgraphs)
         self.source = source        # the generated functions' text
-        self.fn = fn                # the plan on all inputs: (args..., states...) -> the raw result tuple
-        self.numpy_fn = fn          # the generated NumPy code, when fn becomes the native plan
-        self._runner = runner       # the same, split: run(args, states) -> Result
+        self.env = env              # their globals: env["plan"] is the plan's current function (fn)
+        self.numpy_fn = env["plan"]   # the generated NumPy code (fn until a native plan replaces it)
+        self._runner = env["run"]   # fn split: run(args, states) -> Result
         self.device = device
         self.stats = stats          # kernel counts and buffer figures
         self.signature = signature
@@ -76,6 +75,11 @@ class Plan:
         # reduction workspaces and a captured step keeps static buffers: calls take turns.
         self._gpu_lock = threading.Lock() if device == "gpu" else contextlib.nullcontext()
         self._origins = origins or {}   # a line of the generated code -> the op and the user's line it runs
+
+    @property
+    def fn(self) -> Callable:
+        """The plan on all inputs: (args..., states...) -> the raw result tuple."""
+        return self.env["plan"]
 
     def __call__(self, *arrays) -> tuple:
         with self._gpu_lock:
@@ -92,10 +96,15 @@ class Plan:
             with self._gpu_lock:
                 return self._run(args, states)
         except (IndexError, ValueError) as e:
-            located = self._located(e) if self.tier == "numpy" else self._relocated([*args, *states])
+            located = self.locate(e, [*args, *states])
             if located is None:
                 raise
             raise located from None
+
+    def locate(self, e: Exception, arrays: list) -> Exception | None:
+        """The error `e` of a call on `arrays` as a graphc error naming the op and the user's line that raised
+        it (None: no op of the plan raised it)."""
+        return self._located(e) if self.tier == "numpy" else self._relocated(arrays)
 
     def _relocated(self, arrays: list) -> Exception | None:
         """The native plan's error located: the NumPy code (whose lines know their ops) raises it again."""

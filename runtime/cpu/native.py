@@ -680,14 +680,14 @@ class Tiered:
     """A small CPU plan's function: the generated NumPy code for its first calls, then (from its
     config.native_after-th call) the native plan when one can be built, else the NumPy code for good.
 
-    It sits where the plan's runner looks its function up (env["plan"]) and replaces itself there, so the
-    calls after that pay nothing for it. Compiling takes a fraction of a second once (then the kernel cache
+    It sits where the plan's callers look its function up (plan.env["plan"]) and replaces itself there, so
+    the calls after that pay nothing for it. Compiling takes a fraction of a second once (then the kernel cache
     serves it), so functions called a few times never pay it.
     """
 
-    def __init__(self, plan, env: dict, g: Graph) -> None:
-        self.plan, self.env, self.g = plan, env, g
-        self.python = env["plan"]
+    def __init__(self, plan, g: Graph) -> None:
+        self.plan, self.env, self.g = plan, plan.env, g
+        self.python = plan.numpy_fn
         self.calls = 0
         self.lock = threading.Lock()
 
@@ -710,7 +710,7 @@ class Tiered:
                 self.plan.tier = "native"
             except Unsupported as e:
                 log.debug("plan stays on NumPy: %s", e)
-            self.env["plan"] = self.plan.fn = fn
+            self.env["plan"] = fn
 
 
 def _or_else(native, python):

@@ -118,6 +118,6 @@ def test_a_gpu_plan_with_host_collectives_replays_without_a_cuda_graph(recorder)
     def runner(args, states):
         return "ran without a CUDA graph"
     g = _graph()
-    plan = Plan(g, "", None, "gpu", {}, Signature.of(g), True, runner, HostOnly())
+    plan = Plan(g, "", {"plan": None, "run": runner}, "gpu", {}, Signature.of(g), True, HostOnly())
     assert plan.run([np.ones((4, 3)), np.ones((3, 2))]) == "ran without a CUDA graph"
     assert "MPI on host buffers" in plan.replay_refused

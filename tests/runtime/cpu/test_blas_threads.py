@@ -38,12 +38,12 @@ def product(m: int, k: int, n: int):
         g.outputs = [emit("matmul", [a, b], transpose_a=False, transpose_b=False)]
     plan = compile_graph(g)
     seen = []
-    real = plan.fn.__globals__["np_matmul"]
+    real = plan.numpy_fn.__globals__["np_matmul"]
 
     def spy(*args, **kwargs):
         seen.append(blas_threads())
         return real(*args, **kwargs)
-    plan.fn.__globals__["np_matmul"] = spy
+    plan.numpy_fn.__globals__["np_matmul"] = spy
     args = [np.ones((m, k), np.float32), np.ones((k, n), np.float32)]
     return plan, args, seen
 
@@ -103,7 +103,7 @@ def test_a_plan_with_a_free_dimension_chooses_per_call(knobs):
         return graphc.functional.matmul(x, w)
 
     f(graphc.Tensor(np.ones((16, 64), np.float32)))
-    env = f.plan.fn.__globals__
+    env = f.plan.numpy_fn.__globals__
     seen, real = [], env["np_matmul"]
 
     def spy(*args, **kwargs):
