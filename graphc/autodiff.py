@@ -70,8 +70,8 @@ class Tape:
                 break
         else:
             return
-        ins = tuple(self._input(t) for t in inputs)
-        self.events.append((op, attrs, ins, tuple(self._add(t) for t in outputs)))
+        ins = tuple([vals[id(t)] if id(t) in vals else self._input(t) for t in inputs])
+        self.events.append((op, attrs, ins, tuple([self._add(t) for t in outputs])))
         self.sig.append((op.name, frozen(attrs) if attrs else (), ins))
 
     def rebind(self, t: Tensor, new: Tensor) -> None:

@@ -10,15 +10,19 @@ from .ir.location import user_location
 from .runtime import fp
 from .runtime.cpu import blas
 
-_INFERRED: dict[tuple, list] = {}      # (op name, input types) -> output types, for attribute-free ops
+_INFERRED: dict[tuple, list] = {}      # (op, input types, attributes) -> output types
 _INFERRED_MAX = 4096
 
 
 def infer(op: OpDef, arrays: list, attrs: dict) -> list:
-    """The op's output types; a training loop repeats the same few, so attribute-free ones are cached."""
+    """The op's output types; a training loop repeats the same few, so they are cached (for attributes that
+    hash: most are ints, tuples and strings)."""
     types_in = [(a.shape, a.dtype) for a in arrays]
-    key = (op.name, *types_in) if not attrs else None
-    types = _INFERRED.get(key) if key else None
+    key = (op, *types_in, *attrs.items())
+    try:
+        types = _INFERRED.get(key)
+    except TypeError:      # an attribute that does not hash (a subgraph, a list)
+        key = types = None
     if types is None:
         try:
             types = op.infer(types_in, attrs)

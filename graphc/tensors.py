@@ -91,12 +91,14 @@ class Tensor:
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape, a tuple of ints."""
-        return tuple(self._meta().shape)
+        d = self._data
+        return tuple((d if d is not None else self._sym).shape)
 
     @property
     def dtype(self) -> np.dtype:
         """The element type, a numpy dtype."""
-        return self._meta().dtype
+        d = self._data     # read on every op: kept to one attribute lookup when the tensor has a value
+        return (d if d is not None else self._sym).dtype
 
     @property
     def ndim(self) -> int:
@@ -530,7 +532,7 @@ def binary(opname: str, a, b, float_result: bool = False) -> Tensor:
         raise with_context(e, opname, user_location()) from None
     if float_result:
         d = float_of(d)
-    return apply(opname, [cast(a, d), cast(b, d)])[0]
+    return apply(opname, [a if da == d else cast(a, d), b if db == d else cast(b, d)])[0]
 
 
 def matmul(inp1, inp2, transpose_a: bool = False, transpose_b: bool = False) -> Tensor:

@@ -5,6 +5,8 @@ averages); the kernel, the result dtype and every backend's fused form derive fr
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import attrs as A
@@ -46,7 +48,7 @@ def _kernel(red: Reduction):
             typed = {"dtype": dt} if red.ufunc in ("add", "multiply") else {}   # xp.max takes no dtype
             r = getattr(xp, fn)(x, axis=axis, keepdims=keepdims, **typed)
         if red.mean:
-            n = int(np.prod([x.shape[a] for a in axis], dtype=np.int64))
+            n = math.prod(x.shape[a] for a in axis)
             r = xp.multiply(r, dt.type(1.0 / n)) if n else xp.full_like(r, np.nan)
         return r
     return kernel
