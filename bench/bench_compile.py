@@ -1,6 +1,15 @@
-"""Compile time: from a Python function to its first result, for a chain of n elementwise ops."""
+"""Compile time and memory: from a Python function to its first result, for a chain of n elementwise ops.
+
+Each size runs in a fresh process (`python bench_compile.py --one N`), so that its peak resident memory
+(the process's, the interpreter and NumPy included) is its own.
+"""
 from __future__ import annotations
 
+import json
+import os
+import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -10,6 +19,7 @@ from graphc import Tensor
 from graphc.jit import trace
 
 STEPS = (F.tanh, lambda x: x * 0.9, F.sin, lambda x: x + 0.25, F.abs, lambda x: x - 0.5)
+SIZES = (1000, 10000, 100000)
 
 
 def chain(n: int):
@@ -21,18 +31,29 @@ def chain(n: int):
     return trace(fn)
 
 
-def main() -> dict:
-    """Seconds from call to first result for each chain length."""
+def one(n: int) -> dict:
+    """Seconds to the first result of the n-op chain, and this process's peak memory (MB)."""
     x = Tensor(np.linspace(-1, 1, 1024, dtype=np.float32))
+    fn = chain(n)
+    t0 = time.perf_counter()
+    fn(x).numpy()
+    return {"seconds": time.perf_counter() - t0, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10}
+
+
+def main() -> dict:
+    """Each size in its own process."""
     out = {}
-    for n in (10, 100, 1000, 3000):
-        fn = chain(n)
-        t0 = time.perf_counter()
-        fn(x).numpy()
-        out[n] = time.perf_counter() - t0
-    print("compile time: " + ", ".join(f"n={n}: {t * 1e3:.1f} ms" for n, t in out.items()))
+    here = os.path.dirname(os.path.abspath(__file__))
+    for n in SIZES:
+        r = subprocess.run([sys.executable, os.path.join(here, "bench_compile.py"), "--one", str(n)],
+                           capture_output=True, text=True, check=True)
+        out[n] = json.loads(r.stdout.splitlines()[-1])
+    print("compile time: " + ", ".join(f"n={n}: {r['seconds']:.2f} s, {r['peak_mb']} MB peak" for n, r in out.items()))
     return out
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--one"]:
+        print(json.dumps(one(int(sys.argv[2]))))
+    else:
+        main()

@@ -36,6 +36,7 @@ from .passes.autodiff import grad as derive
 from .replay import replayer
 from .runtime.arrays import to_host
 from .runtime.compile import compile_graph
+from .runtime.gcpause import paused_gc
 from .runtime.plan import Signature
 from .saved_plan import dump_trace
 from .state import State
@@ -607,8 +608,10 @@ class trace:
         return tr, out_spec, out_leaves
 
     def _trace(self, key, spec, leaves: list[Tensor], why: str, static: bool = False):
-        tr, out_spec, out_leaves = self._record(spec, leaves, static)
-        compiled = _Compiled(tr, len(leaves), out_spec, out_leaves, [t.device for t in leaves], self.opt_level, spec)
+        with paused_gc():
+            tr, out_spec, out_leaves = self._record(spec, leaves, static)
+            compiled = _Compiled(tr, len(leaves), out_spec, out_leaves, [t.device for t in leaves], self.opt_level,
+                                 spec)
         compiled.example_shapes = [tuple(t.shape) for t in leaves]   # the sizes a saved test vector uses
         self.history.append((_signature(compiled.graph, len(leaves)), why))
         if compiled.generic:

@@ -27,18 +27,20 @@ def cse(g: Graph) -> None:
     seen: dict[tuple, list[Value]] = {}
     nodes = []
     for n in g.nodes:
-        n.inputs = [mapping.get(v, v) for v in n.inputs]
-        if n.op.random or n.op.collective or n.op.family == "fused":   # a fused node's subgraph is not compared
+        if mapping:
+            n.inputs = [mapping.get(v, v) for v in n.inputs]
+        op = n.op
+        if op.random or op.collective or op.family == "fused":   # a fused node's subgraph is not compared
             nodes.append(n)
             continue
-        ids = tuple(v.id for v in n.inputs)
-        if n.op.commutative:
+        ids = tuple([v.id for v in n.inputs])
+        if op.commutative:
             ids = tuple(sorted(ids))
         try:          # attributes are plain data: mostly hashable as they are
-            key = (n.op.name, ids, tuple(n.attrs.items()))
+            key = (op, ids, tuple(n.attrs.items()))
             hash(key)
         except TypeError:
-            key = (n.op.name, ids, frozen(n.attrs))
+            key = (op, ids, frozen(n.attrs))
         prev = seen.get(key)
         if prev is not None:
             mapping.update(zip(n.outputs, prev))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from graphc.ir import Graph
 from graphc.passes.pipeline import optimize
 
+from .gcpause import paused_gc
 from .lower import lower
 from .plan import Plan, Signature
 
@@ -16,10 +17,11 @@ def compile_graph(g: Graph, opt_level: int = 3, device: str = "cpu", signature: 
     outputs); `replay` lets a GPU plan replay whole calls as one CUDA graph; a plan whose calls would
     hold more than `max_memory` bytes is refused (ResourceError)."""
     sig = signature or Signature.of(g)
-    opt = g.copy()
-    optimize(opt, opt_level, device=device)
-    _keep_names(g, opt)
-    return lower(opt, device, sig, replay, max_memory)
+    with paused_gc():
+        opt = g.copy()
+        optimize(opt, opt_level, device=device)
+        _keep_names(g, opt)
+        return lower(opt, device, sig, replay, max_memory)
 
 
 def _keep_names(g: Graph, opt: Graph) -> None:

@@ -19,7 +19,7 @@ from graphc.ir.ops.fused import group_problem
 from graphc.passes.memory import MemoryPlan, peak_bytes, plan_memory
 from graphc.passes.schedule import wait_points
 
-from . import fp
+from . import fp, split
 from .arrays import array_module
 from .collective import Collectives
 from .cpu import blas, inline
@@ -32,6 +32,7 @@ from .sizes import SlotBuffers, binding_lines, has_dims, source
 
 log = logging.getLogger("graphc.runtime")
 POKE_ELEMENTS = 1 << 14     # a node touching this many elements lets started collectives progress after it
+INLINE_HELD = 1 << 20       # an inline group's intermediates held to the end of the call at most (bytes)
 
 
 class _Emitter:
@@ -129,8 +130,16 @@ class _Emitter:
         sub: Graph = n.attrs["subgraph"]
         for v, outer in zip(sub.inputs, n.inputs):
             self.names[v] = self.arg(outer)
+        dying, dead, held = _dying(sub), [], 0
         for j, m in enumerate(sub.nodes):
             self.node(m, f"v{i}f{j}")
+            for v in dying.get(j, ()):     # released in batches: one `del` per INLINE_HELD / 4 bytes
+                dead.append(v)
+                held += v.size * v.dtype.itemsize
+            if held >= INLINE_HELD // 4:
+                self.release(dead)
+                dead, held = [], 0
+        self.release(dead)
         if named:
             names = [f"v{i}_{j}" for j in range(len(n.outputs))]
             self.lines.append(f"{', '.join(names)} = {', '.join(self.arg(v) for v in sub.outputs)}")
@@ -251,7 +260,14 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     for c in waits.get(len(g.nodes), ()):
         em.wait(g.nodes[c], c)
     rets = [em.arg(v) for v in g.outputs + [v for _, v in g.updates]]
-    body = em.lines + [f"return ({', '.join(rets)}{',' if len(rets) == 1 else ''})"]
+    ret = f"return ({', '.join(rets)}{',' if len(rets) == 1 else ''})"
+    parts = split.split(em.lines) if len(em.lines) > split.MAX_LINES else []
+    if parts:   # run from functions of bounded length, the values in a dict r
+        bound = args + (["_b"] if memory.slots else []) + (["_bt"] if "_blas" in em.env else [])
+        body = ["r = {" + ", ".join(f'"{a}": {a}' for a in bound) + "}"]
+        body += [f"{name}(r)" for name, _ in parts] + [split.registers(ret)]
+    else:
+        body = em.lines + [ret]
     scopes = (["_blas() as _bt"] if "_blas" in em.env else []) + (["_cs.lock"] if cs else [])
     if scopes:
         body = [f"with {', '.join(scopes)}:"] + ["    " + ln for ln in body]
@@ -264,13 +280,35 @@ def lower(g: Graph, device: str = "cpu", signature: Signature | None = None, rep
     sig = signature or Signature.of(g)
     src += _runner(args, sig)
     em.env.update(_Result=Result, _new=tuple.__new__)
-    exec(compile(src, "<graphc plan>", "exec"), em.env)
+    head = "".join(part.lstrip("\n") for _, part in parts)   # the parts come first in the whole source
+    exec(compile("\n" * head.count("\n") + src, "<graphc plan>", "exec"), em.env)
+    for _, part in parts:     # each compiled alone, with its line numbers in the whole source
+        exec(compile(part, "<graphc plan>", "exec"), em.env)
+    src = head + src
     stats = {"nodes": len(g.nodes), "fused_groups": fused, "calls": em.calls, "collectives": len(colls),
              "buffers": len(em.memory.slots), "buffer_bytes": em.memory.bytes}
     plan = Plan(g, src, em.env, device, stats, sig, replay, cs, em.origins)
     if device == "cpu" and cs is None and config.native_after > 0:
         em.env["plan"] = Tiered(plan, g)
     return plan
+
+
+def _dying(sub: Graph) -> dict[int, list[Value]]:
+    """For an inline group whose intermediates add up to more than INLINE_HELD bytes: member index -> the
+    intermediates last read there (released after it, as the memory plan releases large values)."""
+    outs = set(sub.outputs)
+    inner = [v for m in sub.nodes for v in m.outputs if v not in outs and type(v.size) is int]
+    if sum(v.size * v.dtype.itemsize for v in inner) <= INLINE_HELD:
+        return {}
+    last: dict[Value, int] = {}
+    for j, m in enumerate(sub.nodes):
+        for v in m.inputs:
+            last[v] = j
+    out: dict[int, list[Value]] = {}
+    for v in inner:
+        if v in last:
+            out.setdefault(last[v], []).append(v)
+    return out
 
 
 def _gib(n: int) -> str:

@@ -21,7 +21,7 @@ from graphc.ir.errors import GraphcError, GraphcIndexError, ShapeError, with_con
 from .collective import Collectives
 
 log = logging.getLogger("graphc.runtime")
-_ASSIGNED = re.compile(r"\s*(v\d+(?:f\d+)?)_\d+")     # a generated line assigning a node's results
+_ASSIGNED = re.compile(r'\s*(?:r\[")?(v\d+(?:f\d+)?)_\d+')     # a generated line assigning a node's results
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class Plan:
             return None
         tb, lineno = e.__traceback__, None
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == "<graphc plan>" and tb.tb_frame.f_code.co_name == "plan":
+            if tb.tb_frame.f_code.co_filename == "<graphc plan>" and tb.tb_frame.f_code.co_name != "run":
                 lineno = tb.tb_lineno
             tb = tb.tb_next
         lines = self.source.splitlines()

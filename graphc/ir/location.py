@@ -1,4 +1,5 @@
 """Finding the user's source line (the first frame outside graphc's own packages)."""
+import functools
 import os
 import sys
 
@@ -7,8 +8,9 @@ _INTERNAL = tuple(os.path.join(_ROOT, p) + os.sep for p in ("graphc", "passes", 
 _SKIP = ("contextlib.py", "functools.py")
 
 
+@functools.lru_cache(maxsize=1024)
 def is_user_file(filename: str) -> bool:
-    """True for a source file outside graphc's own packages."""
+    """True for a source file outside graphc's own packages (asked for each frame of each recorded op)."""
     return not filename.startswith(_INTERNAL) and not filename.endswith(_SKIP)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .errors import GraphcError, ShapeError
@@ -246,13 +245,20 @@ class Facts:
 _collectors: list[Facts] = []
 
 
-@contextmanager
-def collecting(into: Facts):
-    """Record the guards and derived symbols shape inference makes inside the block into `into`."""
-    _collectors.append(into)
-    try:
-        yield into
-    finally:
+class collecting:
+    """Context manager: record the guards and derived symbols shape inference makes inside the block into
+    `into` (a class rather than a generator: every node a trace records enters one)."""
+
+    __slots__ = ("into",)
+
+    def __init__(self, into: Facts) -> None:
+        self.into = into
+
+    def __enter__(self) -> Facts:
+        _collectors.append(self.into)
+        return self.into
+
+    def __exit__(self, *exc) -> None:
         _collectors.pop()
 
 
