@@ -15,6 +15,7 @@ import functools
 import hashlib
 import logging
 import os
+import platform
 import shutil
 import stat
 import subprocess
@@ -32,6 +33,7 @@ from graphc.ir.symbols import is_static, prod
 
 from ..files import atomic_write, private_dir, temporary_dir, trusted
 from ..group import FusedGroup
+from .recycle import Recycler
 from .threads import run_split
 
 log = logging.getLogger("graphc.runtime")
@@ -60,15 +62,26 @@ def compiler() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def _flags() -> tuple[str, ...]:
+    """Optimization for this machine's CPU (its vector width: AVX-512 where it has it), where the compiler
+    knows it; the kernel cache keys entries by the CPU too (_cpu_id), so a cache shared between machines
+    never hands a machine code for another's instructions."""
     base = ["-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math"]
+    cc = compiler()
+    if cc and subprocess.run([cc, "-march=native", "-x", "c", "-E", "-"], input="", capture_output=True,
+                             text=True).returncode == 0:
+        base.append("-march=native")
+    return tuple(base)
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_id() -> str:
+    """The CPU's model and instruction-set flags (from /proc/cpuinfo), as part of the kernel cache's key."""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = f.read()
-        if " avx2 " in cpu and " fma " in cpu:
-            base += ["-mavx2", "-mfma"]
+            info = [ln for ln in f.read().splitlines() if ln.startswith(("model name", "flags"))][:2]
     except OSError:
-        pass
-    return tuple(base)
+        info = []
+    return "\n".join(info) or platform.machine()
 
 
 def _warn_once(what: str, message: str) -> None:
@@ -86,7 +99,7 @@ def _build(src: str, single: bool) -> ctypes.CDLL:
     """The fused loop's library (see load_library)."""
     cc = compiler()
     flags = list(_flags()) + (["-fsingle-precision-constant"] if single else [])
-    key = hashlib.sha256("\0".join([src, cc, *flags]).encode()).hexdigest()[:24]
+    key = hashlib.sha256("\0".join([src, cc, *flags, _cpu_id()]).encode()).hexdigest()[:24]
     return load_library(src, flags, f"fused-{key}.so", ctypes.CDLL)
 
 
@@ -249,6 +262,7 @@ class CFusedKernel:
         # Per call only arrays change: what each input and output is, worked out once.
         self._ins = [(self._block(v), v.dtype) for v in sub.inputs]
         self._outs = [(v.dtype, grp.reduction_of(v), self.slots.get(v)) for v in sub.outputs]
+        self._fresh = [Recycler() for _ in sub.outputs]   # results returned, reused once dropped
 
     def _block(self, v: Value) -> int:
         """How input v is read at flat position i: 0 a scalar, -1 at i, B > 0 a trailing block (i % B)."""
@@ -371,7 +385,8 @@ class CFusedKernel:
                                       or not given.flags.c_contiguous or not given.flags.writeable):
                 raise ShapeError(f"fused kernel {self.name}: output {o} must be a writable contiguous "
                                  f"{dtype}{list(shape)} array")
-            results.append(None if red is not None else given if given is not None else np.empty(shape, dtype))
+            results.append(None if red is not None else given if given is not None
+                           else self._fresh[o].empty(shape, dtype))
         outs = (ctypes.c_void_p * max(len(results), 1))(*[0 if r is None else r.ctypes.data for r in results])
         if n >= self.parallel_min:
             total = sum(run_split(lambda w, lo, hi: self._run(ins, outs, lo, hi), n, ALIGN))

@@ -25,9 +25,11 @@ def set_threads(n: int) -> None:
 
 
 def _executor() -> ThreadPoolExecutor:
+    """The pool, grown (never shrunk) to config.threads workers: a loop splits into config.threads pieces, so
+    lowering the setting needs no new pool, and raising it again finds the threads there."""
     global _pool, _pool_size
     with _lock:
-        if _pool is None or _pool_size != config.threads:
+        if _pool is None or _pool_size < config.threads:
             if _pool is not None:
                 _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="graphc")
