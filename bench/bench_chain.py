@@ -35,6 +35,9 @@ def reference():
     """The C reference as a function (x, y, threads) -> None writing y, or None without gcc."""
     if shutil.which("gcc") is None:
         return None
+    # OpenMP's idle threads would otherwise spin after each loop, taking the cores from the benchmarks that
+    # run after this one in the same process (the MLP's BLAS threads ran 1.6x slower).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with tempfile.TemporaryDirectory() as tmp:
         lib = os.path.join(tmp, "chain.so")
         subprocess.run(["gcc", "-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-shared",

@@ -25,15 +25,13 @@ from graphc.locks import Holding, state_locks
 
 def _globals_version(plan):
     """The plan function as generated before: the slot buffers as globals instead of a per-call pool."""
-    src = plan.source.split("\ndef run(")[0]
-    lines = src.splitlines()
-    head, body = lines[0], lines[1:]
-    start = next(i for i, ln in enumerate(body) if ln.strip() == "try:" and i > 0) + 1
-    end = next(i for i, ln in enumerate(body) if ln.strip() == "finally:")
-    inner = [ln[4:] for ln in body[start:end]]
+    lines = plan.source.split("\ndef run(")[0].splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.strip() == "_b = _alloc()") + 2   # after its `try:`
+    end = max(i for i, ln in enumerate(lines) if ln.strip() == "_pool.append(_b)") - 1     # its `finally:`
     env = dict(plan.numpy_fn.__globals__)
     env["_b"] = env["_pool"][0]
-    exec(compile(head + "\n" + "\n".join(inner) + "\n", "<baseline plan>", "exec"), env)
+    src = lines[0] + "\n" + "\n".join(ln[4:] for ln in lines[start:end]) + "\n"
+    exec(compile(src, "<baseline plan>", "exec"), env)
     return env["plan"]
 
 
