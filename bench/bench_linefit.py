@@ -32,9 +32,9 @@ def numpy_step_factory():
     return step
 
 
-def graphc_step_factory(traced: bool, shape: tuple = (), step_inside: bool = True):
-    """The tutorial's graphc loop body, eager or traced; parameters of `shape`, the optimizer step inside the
-    `with gm:` block or after it."""
+def graphc_step_factory(traced: bool, shape: tuple = (), step_inside: bool = True, symbolic_shape: bool = False):
+    """The tutorial's graphc loop body, eager or traced (with a free batch dimension if symbolic_shape);
+    parameters of `shape`, the optimizer step inside the `with gm:` block or after it."""
     x, y = line_fit_data()
     X, Y = Tensor(x), Tensor(y)
     w, b = Parameter(np.zeros(shape, np.float32)), Parameter(np.zeros(shape, np.float32))
@@ -50,7 +50,7 @@ def graphc_step_factory(traced: bool, shape: tuple = (), step_inside: bool = Tru
         if not step_inside:
             opt.step().clear_grad()
         return loss
-    fn = trace(step) if traced else step
+    fn = trace(step, symbolic_shape=symbolic_shape) if traced else step
     return lambda: fn(X, Y), fn
 
 

@@ -54,15 +54,15 @@ def numpy_step_factory():
     return step
 
 
-def graphc_step_factory():
-    """The same step written with graphc's API and traced."""
+def graphc_step_factory(symbolic_shape: bool = False):
+    """The same step written with graphc's API and traced (with a free batch dimension if symbolic_shape)."""
     ws, bs, x, y = init()
     params = [Parameter(a) for a in ws + bs]
     gm = GradManager().attach(params)
     opt = optim.SGD(params, lr=LR)
     X, Y = Tensor(x), Tensor(y)
 
-    @trace
+    @trace(symbolic_shape=symbolic_shape)
     def step(x, y):
         with gm:
             h = x

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -168,20 +168,24 @@ class Graph:
         """The Values that must be computed: outputs and the new values of state updates."""
         return list(self.outputs) + [v for _, v in self.updates]
 
-    def copy(self) -> Graph:
-        """A deep copy with fresh Values and nodes (constants share their arrays)."""
+    def copy(self, shape: Callable[[Shape], Shape] | None = None, attr: Callable[[object], object] | None = None
+             ) -> Graph:
+        """A deep copy with fresh Values and nodes (constants share their arrays); `shape` and `attr`, when
+        given, map every value's shape and every attribute value on the way (as specialize.specialized does)."""
         g = Graph()
         vm: dict[Value, Value] = {}
+        fix = shape or (lambda s: s)
         for v in self.inputs:
-            vm[v] = g.add_input(v.shape, v.dtype, v.name)
+            vm[v] = g.add_input(fix(v.shape), v.dtype, v.name)
         for v in self.consts:
             c = Value(v.shape, v.dtype, "const", v.name, v.data)
             g.consts.append(c)
             vm[v] = c
         for n in self.nodes:
-            nn = OpNode(n.op, n.attrs, [vm[v] for v in n.inputs], [], n.loc, n.role)
+            attrs = n.attrs if attr is None else {k: attr(a) for k, a in n.attrs.items()}
+            nn = OpNode(n.op, attrs, [vm[v] for v in n.inputs], [], n.loc, n.role)
             for v in n.outputs:
-                c = Value(v.shape, v.dtype, "op", v.name)
+                c = Value(fix(v.shape), v.dtype, "op", v.name)
                 c.producer, c.index = nn, v.index
                 nn.outputs.append(c)
                 vm[v] = c

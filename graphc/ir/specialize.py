@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .graph import Graph, OpNode, Value
+from .graph import Graph, Value
 from .symbols import Dim, evaluate
 
 
@@ -38,22 +38,6 @@ def _concrete(x: object, env: Mapping[str, int]) -> object:
 
 def specialized(g: Graph, env: Mapping[str, int]) -> Graph:
     """A copy of `g` with every symbolic size (in shapes and attributes, subgraphs included) evaluated."""
-    out = Graph()
-    vm: dict[Value, Value] = {}
-    for v in g.inputs:
-        vm[v] = out.add_input(evaluate(v.shape, env), v.dtype, v.name)
-    for c in g.consts:
-        vm[c] = Value(c.shape, c.dtype, "const", c.name, c.data)
-        out.consts.append(vm[c])
-    for n in g.nodes:
-        node = OpNode(n.op, {k: _concrete(a, env) for k, a in n.attrs.items()}, [vm[v] for v in n.inputs], [],
-                      n.loc, n.role)
-        for v in n.outputs:
-            w = Value(evaluate(v.shape, env), v.dtype, "op", v.name)
-            w.producer, w.index = node, v.index
-            node.outputs.append(w)
-            vm[v] = w
-        out.nodes.append(node)
-    out.outputs = [vm[v] for v in g.outputs]
-    out.updates = [(vm[s], vm[v]) for s, v in g.updates]
+    out = g.copy(shape=lambda s: evaluate(s, env), attr=lambda a: _concrete(a, env))
+    out.facts = type(out.facts)()     # every size is known: nothing left to guard or derive
     return out

@@ -10,15 +10,11 @@ import threading
 import numpy as np
 import pytest
 from op_cases import CASES, rng
+from steps import line_fit_run
 
-import graphc.functional as F
-import graphc.optimizer as optim
-from graphc import Parameter, Tensor
-from graphc.autodiff import GradManager
 from graphc.config import config
 from graphc.ir import REGISTRY, Graph, building, emit
 from graphc.ir.symbols import Dim
-from graphc.jit import trace
 from graphc.passes.autodiff import grad
 from graphc.runtime.compile import compile_graph
 from graphc.runtime.cpu import native
@@ -136,22 +132,10 @@ def test_every_elementwise_op_agrees_with_numpy_on_special_values(dtype):
 
 
 def _line_fit(native_after: int, steps: int = 40):
+    """The tutorial's traced line fit with native plans from call `native_after` (0: never)."""
     config.native_after = native_after
-    x = Tensor(np.linspace(-3, 3, 100).astype("float32"))
-    y = Tensor((2 * np.linspace(-3, 3, 100) + 1).astype("float32"))
-    w, b = Parameter([0.0]), Parameter([0.0])
-    gm = GradManager().attach([w, b])
-    opt = optim.SGD([w, b], lr=0.05)
-
-    @trace
-    def step(x, y):
-        with gm:
-            loss = F.nn.square_loss(w * x + b, y)
-            gm.backward(loss)
-        opt.step().clear_grad()
-        return loss
-    losses = [float(step(x, y).item()) for _ in range(steps)]
-    return losses, step.plan, (w.numpy(), b.numpy())
+    step, losses, params, _ = line_fit_run("cpux", steps)
+    return [float(loss.item()) for loss in losses], step.plan, [p.numpy() for p in params]
 
 
 @pytest.fixture
