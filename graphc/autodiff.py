@@ -296,7 +296,7 @@ class GradManager:
             self.release()
         # Callbacks may return Futures set by an after-backward callback (a bucketed all-reduce sees every
         # gradient before it computes any), as in MegEngine.
-        if not grads and self._attached:
+        if not grads and self._attached and ys:   # backward() without y only stops recording
             _warn_no_gradient()
         _backwarding.append(self)
         try:
