@@ -28,9 +28,9 @@ import numpy as np
 
 from graphc.config import config
 from graphc.ir import Graph, OpNode, Value
+from graphc.ir.ops.fused import iteration_shape
 from graphc.ir.symbols import Dim, prod
 
-from ..group import iteration_shape
 from ..sizes import PREFIX, binding_sources
 from .c_kernel import C_HELPERS, Unsupported, compiler, load_library
 
@@ -134,10 +134,9 @@ def _index(strides: list) -> str:
 
 
 class _Writer:
-    """The C function's parts: declarations at file scope, lines before the body, the body."""
+    """The C function's parts: constants at file scope, scratch buffers, the body's lines."""
 
-    def __init__(self, g: Graph) -> None:
-        self.g = g
+    def __init__(self) -> None:
         self.consts: list[str] = []
         self.body: list[str] = []
         self.ptr: dict[Value, str] = {}
@@ -544,7 +543,7 @@ def source(g: Graph, name: str) -> tuple[str, list[Value]]:
     """The C source of an extension module `name` whose function plan(*inputs) computes g, and the constants
     it returns as results (set_consts takes their arrays); raises Unsupported when some op or dtype has no
     native form or the work is large."""
-    w = _Writer(g)
+    w = _Writer()
     for i, v in enumerate(g.inputs):
         w.ptr[v] = f"x{i}"
         _mem(v.dtype)
