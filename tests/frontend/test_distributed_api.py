@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from steps import averaged_step
 
 import graphc
 import graphc.distributed as dist
@@ -136,17 +137,7 @@ def test_callbacks_may_return_futures_set_after_the_backward():
 
 
 def _traced_step():
-    w = Parameter(np.ones((3, 2), np.float32))
-    gm = GradManager().attach([w], callbacks=[dist.make_allreduce_cb("mean")])
-
-    @trace
-    def step(x):
-        with gm:
-            loss = F.sum(F.matmul(x, w) ** 2)
-            gm.backward(loss)
-            w._assign(w - 0.1 * w.grad)
-            w.grad = None
-        return loss
+    step, _ = averaged_step(np.ones((3, 2), np.float32), 0.1)
     step(Tensor(np.ones((4, 3), np.float32)))
     return step
 

@@ -29,4 +29,7 @@ def run_job(n: int, script: str, *args: str, timeout: float = 60,
     """Run tests/distributed/jobs/<script> (or a path) on n ranks; stdout and stderr are captured as text."""
     path = script if os.path.isabs(script) else os.path.join(JOBS, script)
     cmd = [mpiexec(), "-n", str(n), sys.executable, path, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    support = os.path.dirname(os.path.abspath(__file__))      # jobs import the shared steps too
+    path_var = os.pathsep.join(p for p in (support, os.environ.get("PYTHONPATH")) if p)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": path_var, **(env or {})})

@@ -1,4 +1,5 @@
-"""Traced training steps the GPU tests run on both devices (and the code-generator tests compile)."""
+"""Traced training steps the tests share: on both devices (GPU tests, code generators), and on the ranks of a
+process group (distributed tests, jobs run under mpiexec)."""
 from __future__ import annotations
 
 import numpy as np
@@ -55,3 +56,21 @@ def line_fit_run(device: str, steps: int = 4):
             opt.step().clear_grad()
         return loss
     return step, [step(X, Y) for _ in range(steps)], (w, b), (X, Y)
+
+
+def averaged_step(w0: np.ndarray, lr: float, device: str | None = None):
+    """A traced step of loss sum((x @ w)^2), its gradient averaged over the process group's ranks by the
+    all-reduce callback, then w -= lr * grad; returns (step, w)."""
+    import graphc.distributed as dist
+    w = Parameter(w0, device=device)
+    gm = GradManager().attach([w], callbacks=[dist.make_allreduce_cb("mean")])
+
+    @trace
+    def step(x):
+        with gm:
+            loss = F.sum(F.matmul(x, w) ** 2)
+            gm.backward(loss)
+            w._assign(w - lr * w.grad)
+            w.grad = None
+        return loss
+    return step, w

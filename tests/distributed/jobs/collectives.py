@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from steps import averaged_step
 
 import graphc
 import graphc.distributed as dist
@@ -104,17 +105,7 @@ def check_gradients(h: float = 1e-6) -> None:
 def check_plan_file(path: str) -> None:
     rng = np.random.default_rng(0)
     w0 = rng.normal(size=(3, 2)).astype(np.float32)
-    w = Parameter(w0)
-    gm = GradManager().attach([w], callbacks=[dist.make_allreduce_cb("mean")])
-
-    @trace
-    def step(x):
-        with gm:
-            loss = F.sum(F.matmul(x, w) ** 2)
-            gm.backward(loss)
-            w._assign(w - 0.1 * w.grad)
-            w.grad = None
-        return loss
+    step, w = averaged_step(w0, 0.1)
     x = Tensor(XS[RANK][:4].astype(np.float32))
     step(x)
     if RANK == 0:

@@ -9,13 +9,11 @@ import sys
 import warnings
 
 import numpy as np
+from steps import averaged_step
 
 import graphc.distributed as dist
 import graphc.distributed.functional as DF
-import graphc.functional as F
-from graphc import Parameter, Tensor
-from graphc.autodiff import GradManager
-from graphc.jit import trace
+from graphc import Tensor
 
 shared = "shared" in sys.argv[1:]
 with warnings.catch_warnings(record=True) as caught:
@@ -33,20 +31,7 @@ np.testing.assert_allclose(DF.all_gather(x, axis=1).numpy(),
 flags = DF.all_gather(Tensor(np.array([True, rank == 0])))
 assert flags.numpy().tolist() == [True, True] + [True, False] * (n - 1)
 
-w = Parameter(np.ones((3, 2), np.float32))
-gm = GradManager().attach([w], callbacks=[dist.make_allreduce_cb("mean")])
-
-
-@trace
-def step(x):
-    with gm:
-        loss = F.sum(F.matmul(x, w) ** 2)
-        gm.backward(loss)
-        w._assign(w - 0.01 * w.grad)
-        w.grad = None
-    return loss
-
-
+step, w = averaged_step(np.ones((3, 2), np.float32), 0.01)
 ref = np.ones((3, 2), np.float32)
 for _ in range(3):
     step(x)
