@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 import pytest
+from concurrency import in_threads
 
 import graphc
 import graphc.functional as F
@@ -26,28 +27,6 @@ def fast_switching():
     sys.setswitchinterval(1e-6)
     yield
     sys.setswitchinterval(old)
-
-
-def _in_threads(fn, n: int = THREADS) -> list:
-    """fn(k) in n threads started together; their results (an exception fails the test)."""
-    results: list = [None] * n
-    errors: list = []
-    start = threading.Barrier(n)
-
-    def body(k):
-        start.wait()
-        try:
-            results[k] = fn(k)
-        except BaseException as e:   # reported below
-            errors.append(e)
-    ts = [threading.Thread(target=body, args=(k,)) for k in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def _inference():
@@ -68,8 +47,8 @@ def test_one_traced_function_from_several_threads():
     f, xs = _inference()
     want = [f(x).numpy() for x in xs]
     assert f.plan.stats["buffers"] > 0
-    wrong = _in_threads(lambda k: sum(not np.array_equal(f(xs[(k + i) % THREADS]).numpy(), want[(k + i) % THREADS])
-                                      for i in range(25)))
+    wrong = in_threads(lambda k: sum(not np.array_equal(f(xs[(k + i) % THREADS]).numpy(), want[(k + i) % THREADS])
+                                      for i in range(25)), THREADS)
     assert sum(wrong) == 0
 
 
@@ -80,8 +59,8 @@ def test_one_loaded_plan_from_several_threads():
     f.dump(buf)
     buf.seek(0)
     loaded = graphc.load(buf)
-    wrong = _in_threads(lambda k: sum(not np.array_equal(loaded(xs[(k + i) % THREADS]).numpy(),
-                                                         want[(k + i) % THREADS]) for i in range(25)))
+    wrong = in_threads(lambda k: sum(not np.array_equal(loaded(xs[(k + i) % THREADS]).numpy(),
+                                                         want[(k + i) % THREADS]) for i in range(25)), THREADS)
     assert sum(wrong) == 0
 
 
@@ -107,7 +86,7 @@ def test_training_steps_sharing_a_parameter_never_lose_an_update(shape):
     w, step = _sgd_step(shape)
     x = Tensor(np.ones(shape, "float32"))
     step(x)
-    _in_threads(lambda k: [step(x) for _ in range(20)])
+    in_threads(lambda k: [step(x) for _ in range(20)], THREADS)
     np.testing.assert_array_equal(w.numpy(), np.full(shape, -(1 + 20 * THREADS), "float32"))
 
 
@@ -117,7 +96,7 @@ def test_a_loaded_training_step_from_several_threads(tmp_path):
     step(x)
     step.dump(tmp_path / "step.gcplan", optimize_for_inference=False)
     loaded = graphc.load(tmp_path / "step.gcplan")
-    _in_threads(lambda k: [loaded(x) for _ in range(20)])
+    in_threads(lambda k: [loaded(x) for _ in range(20)], THREADS)
     np.testing.assert_array_equal(loaded.state_dict()["w"].numpy(), np.full(4, -(1 + 20 * THREADS), "float32"))
 
 
@@ -143,7 +122,7 @@ def test_inference_never_sees_a_training_step_half_done():
             r = read().numpy()
             torn += int(r.min() != r.max())
         return torn
-    assert sum(_in_threads(body)) == 0
+    assert sum(in_threads(body, THREADS)) == 0
     assert float(w.numpy()[0, 0]) == -41
 
 
@@ -172,7 +151,7 @@ def test_a_trace_records_only_its_own_thread():
             return [double(a).numpy(), (a * 3.0).numpy()]
         finally:
             release.set()
-    first, (doubled, tripled) = _in_threads(body, 2)
+    first, (doubled, tripled) = in_threads(body, 2)
     np.testing.assert_array_equal(first, np.arange(4) + 1.0)
     np.testing.assert_array_equal(doubled, np.arange(4) * 2.0)
     np.testing.assert_array_equal(tripled, np.arange(4) * 3.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from op_cases import CASES, DIFFERENTIABLE, Case, rng
+from op_cases import CASES, DIFFERENTIABLE, Case, forward_graph, rng
 
 import graphc.functional as F
 from graphc import Parameter, Tensor
@@ -34,17 +34,6 @@ def test_binary_ops_have_broadcasting_cases():
 
 # ---- the check ---------------------------------------------------------------------------------------------
 
-def _build(case: Case):
-    """Graph with y = op(inputs) and s = sum(y * r); returns (graph, inputs, s, number of forward nodes)."""
-    g = Graph()
-    ins = [g.add_input(a.shape, a.dtype) for a in case.inputs]
-    with building(g):
-        y = g.emit(case.op, ins, case.attrs)[0]
-        r = g.add_const(rng.uniform(0.5, 1.5, y.shape).astype(y.dtype))
-        s = emit("sum", [emit("mul", [y, r])], axis=tuple(range(y.ndim)), keepdims=False)
-    return g, ins, s
-
-
 def _scalar(g: Graph, nodes: int, feeds: dict, v) -> float:
     view = Graph()
     view.nodes, view.consts = g.nodes[:nodes], g.consts
@@ -68,7 +57,7 @@ def _numeric(g, nodes, ins, arrays, v, wrt, h):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_vjp_matches_finite_differences(case: Case):
-    g, ins, s = _build(case)
+    g, ins, _, s = forward_graph(case)
     n_fwd = len(g.nodes)
     wrt = [i for i, a in enumerate(case.inputs) if a.dtype.kind == "f"]
     one = g.add_const(np.ones((), s.dtype))
@@ -104,7 +93,7 @@ def test_second_order_cases_exist():
 
 @pytest.mark.parametrize("case", SECOND_ORDER, ids=[c.id for c in SECOND_ORDER])
 def test_second_order_matches_finite_differences(case: Case):
-    g, ins, s = _build(case)
+    g, ins, _, s = forward_graph(case)
     wrt = [i for i, a in enumerate(case.inputs) if a.dtype.kind == "f"]
     one = g.add_const(np.ones((), s.dtype))
     first = grad(g, [s], [one], [ins[i] for i in wrt])

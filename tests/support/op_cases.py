@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.ir import REGISTRY
+from graphc.ir import REGISTRY, Graph, Value, building, emit
 
 rng = np.random.default_rng(1234)
 
@@ -209,3 +209,15 @@ CASES += [
 ]
 
 DIFFERENTIABLE = sorted(name for name, op in REGISTRY.items() if op.vjp is not None)
+
+
+def forward_graph(case: Case) -> tuple[Graph, list[Value], Value, Value]:
+    """The case as a graph: y = op(inputs) and the scalar s = sum(y * r) for a random weighting r; returns
+    (graph, inputs, y, s)."""
+    g = Graph()
+    ins = [g.add_input(a.shape, a.dtype) for a in case.inputs]
+    with building(g):
+        y = g.emit(case.op, ins, case.attrs)[0]
+        r = g.add_const(rng.uniform(0.5, 1.5, y.shape).astype(y.dtype))
+        s = emit("sum", [emit("mul", [y, r])], axis=tuple(range(y.ndim)), keepdims=False)
+    return g, ins, y, s

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import sysconfig
-import threading
 
 import numpy as np
 import pytest
-from op_cases import CASES, rng
+from concurrency import in_threads
+from op_cases import CASES, forward_graph, rng
 from steps import line_fit_run
 
 from graphc.config import config
@@ -49,12 +49,7 @@ def _assert_same(got, want, tol: float) -> None:
 
 def _case_graph(case) -> Graph:
     """y = op(inputs), s = sum(y * r) and the gradient of s for every float input: outputs y and the grads."""
-    g = Graph()
-    ins = [g.add_input(a.shape, a.dtype) for a in case.inputs]
-    with building(g):
-        y = g.emit(case.op, ins, case.attrs)[0]
-        r = g.add_const(rng.uniform(0.5, 1.5, y.shape).astype(y.dtype))
-        s = emit("sum", [emit("mul", [y, r])], axis=tuple(range(y.ndim)), keepdims=False)
+    g, ins, y, s = forward_graph(case)
     wrt = [v for v, a in zip(ins, case.inputs) if a.dtype.kind == "f"]
     grads = grad(g, [s], [g.add_const(np.ones((), s.dtype))], wrt)
     g.outputs = [y, s] + [d for d in grads if d is not None]
@@ -233,17 +228,11 @@ def test_results_are_fresh_arrays_and_constants_copies():
 def test_a_native_plan_is_safe_to_call_from_several_threads():
     _, fn = _plan(lambda a, b: emit("matmul", [a, b], transpose_a=False, transpose_b=True),
                   ((8, 16), "float32"), ((4, 16), "float32"))
-    errors = []
-
-    def work(seed: int) -> None:
+    def work(seed: int) -> int:
         r = np.random.default_rng(seed)
+        wrong = 0
         for _ in range(200):
             a, b = r.standard_normal((8, 16)).astype(np.float32), r.standard_normal((4, 16)).astype(np.float32)
-            if not np.allclose(fn(a, b)[0], a @ b.T, rtol=1e-5, atol=1e-5):
-                errors.append(seed)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+            wrong += not np.allclose(fn(a, b)[0], a @ b.T, rtol=1e-5, atol=1e-5)
+        return wrong
+    assert sum(in_threads(work, 6)) == 0
