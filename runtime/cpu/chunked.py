@@ -16,6 +16,7 @@ from graphc.ir.errors import GraphcError, ShapeError
 from graphc.ir.symbols import is_static, prod
 
 from ..group import FusedGroup
+from .recycle import Recycler
 from .threads import run_split
 
 
@@ -43,6 +44,7 @@ class FusedCPUKernel:
         self.src, env = self._generate()
         exec(compile(self.src, f"<graphc {self.name}>", "exec"), env)
         self.part = env["part"]
+        self._fresh = [Recycler() for _ in self.sub.outputs]   # results returned, reused once dropped
 
     # ---- code generation ---------------------------------------------------------------------------------
     def _generate(self) -> tuple[str, dict]:
@@ -156,7 +158,7 @@ class FusedCPUKernel:
             spec = spec_of.get(o)
             given = out.get(o) if out else None
             if spec is None:
-                outs.append(given.reshape(ls) if given is not None else np.empty(ls, v.dtype))
+                outs.append(given.reshape(ls) if given is not None else self._fresh[o].empty(ls, v.dtype))
             elif not spec[2]:
                 outs.append(np.empty(tuple(1 if i in spec[3] else d for i, d in enumerate(ls)), v.dtype))
             else:

@@ -1,4 +1,5 @@
-"""Large results of fused loops written into the caller's dropped results (no page faults per call).
+"""Large results of fused loops (the C and the chunked NumPy ones) written into the caller's dropped results
+(no page faults per call).
 
 A fresh 64 MB array costs its pages: the operating system zeroes each on first touch, 3 to 5 ms here, a
 fifth of the chain benchmark's loop. A loop keeps the last results it returned (KEEP per output); once the
@@ -7,6 +8,7 @@ it instead of a new array. A result the caller keeps, or a view of it, keeps it 
 """
 from __future__ import annotations
 
+import math
 import sys
 import threading
 
@@ -27,7 +29,7 @@ class Recycler:
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialized array of `shape` and `dtype` (its contents are the caller's to write)."""
-        if int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize < MIN_BYTES:
+        if math.prod(shape) * np.dtype(dtype).itemsize < MIN_BYTES:
             return np.empty(shape, dtype)
         with self.lock:
             held = self.held
